@@ -1,0 +1,311 @@
+"""mpcov's facade: what the command line and the pytest plugin call.
+
+Everything here runs in the controlling process (never in measured
+children): preparing a run (manifest + environment), running a program under
+measurement, combining, and turning the data file into results.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import mpcov
+from mpcov.analysis import Analysis, AnalysisCache
+from mpcov.combine import CombineResult, combine, fragment_dir_for, wait_for_running
+from mpcov.config import Config
+from mpcov.errors import MpcovError, NoDataError
+from mpcov.files import PathAliases
+from mpcov.manifest import ENV_VAR, write_manifest
+from mpcov.results import FileResult, build_results
+from mpcov.select import compile_glob, compile_rules, glob_match_any
+from mpcov.store import Store
+
+Warn = Callable[[str], None]
+
+
+def hook_dir() -> str | None:
+    """The directory holding mpcov's sitecustomize hook (installed or checkout)."""
+    package = os.path.dirname(os.path.abspath(mpcov.__file__))
+    for candidate in (
+        os.path.join(package, "_hook"),
+        os.path.join(os.path.dirname(os.path.dirname(package)), "sitecustomize_hook"),
+    ):
+        if os.path.isfile(os.path.join(candidate, "sitecustomize.py")):
+            return candidate
+    return None
+
+
+def resolve_source(config: Config, cwd: str, warn: Warn) -> list[str]:
+    """Directories to measure, from `source` (dirs or packages) and `source_pkgs`."""
+    dirs: list[str] = []
+    for entry in (*config.source, *config.source_pkgs):
+        path = os.path.join(cwd, entry)
+        if entry not in config.source_pkgs and os.path.isdir(path):
+            dirs.append(os.path.abspath(path))
+            continue
+        found = _package_dir(entry, cwd)
+        if found:
+            dirs.append(found)
+        else:
+            warn(f"source '{entry}' is neither a directory nor an importable package here "
+                 "(module-not-found)")
+    return dirs
+
+
+def _package_dir(name: str, cwd: str) -> str | None:
+    sys.path.insert(0, cwd)
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    finally:
+        sys.path.remove(cwd)
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return os.path.abspath(list(spec.submodule_search_locations)[0])
+    if spec.origin and os.path.isfile(spec.origin):
+        return os.path.dirname(os.path.abspath(spec.origin))
+    return None
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run ready to start processes: where data goes, and the environment."""
+
+    manifest_path: str
+    data_file: str
+    fragment_dir: str
+    env: dict[str, str]
+
+
+def prepare_run(
+    config: Config,
+    *,
+    cwd: str,
+    environ: Mapping[str, str],
+    warn: Warn,
+    context: str = "",
+) -> PreparedRun:
+    """Write a run manifest and build the environment that activates measurement."""
+    data_file = os.path.abspath(os.path.join(cwd, config.data_file))
+    fragment_dir = fragment_dir_for(data_file)
+    try:
+        os.makedirs(fragment_dir, exist_ok=True)
+    except OSError as exc:
+        raise MpcovError(
+            f"Couldn't create the data directory {fragment_dir}: {exc.strerror}",
+            hint="set [run] data_file to a writable location",
+        ) from None
+    run_id = uuid.uuid4().hex
+    hooks = hook_dir()
+    manifest = {
+        "run_id": run_id,
+        "data_file": data_file,
+        "fragment_dir": fragment_dir,
+        "rules": compile_rules(
+            cwd=cwd,
+            source_dirs=resolve_source(config, cwd, warn),
+            include=config.include,
+            omit=config.omit,
+            never=[hooks] if hooks else [],
+        ),
+        "branch": config.branch,
+        "core": config.core,
+        "flush_interval": config.flush_interval,
+        "hook_dir": hooks,
+        "context": context,
+        "disable_warnings": list(config.disable_warnings),
+    }
+    manifest_path = os.path.join(fragment_dir, f"run-{run_id[:12]}.manifest")
+    try:
+        write_manifest(manifest_path, manifest)
+    except OSError as exc:
+        raise MpcovError(
+            f"Couldn't write the run manifest {manifest_path}: {exc.strerror}",
+            hint="set [run] data_file to a writable location",
+        ) from None
+    env = dict(environ)
+    env[ENV_VAR] = manifest_path
+    if hooks:
+        parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != hooks]
+        env["PYTHONPATH"] = os.pathsep.join([hooks, *parts])
+    return PreparedRun(manifest_path, data_file, fragment_dir, env)
+
+
+def erase(config: Config, cwd: str) -> None:
+    """Delete the data file and every fragment."""
+    data_file = os.path.abspath(os.path.join(cwd, config.data_file))
+    for path in (data_file, data_file + ".lock", data_file + "-journal"):
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+    shutil.rmtree(fragment_dir_for(data_file), ignore_errors=True)
+
+
+# Signals `mpcov run` passes on to the program instead of acting on them.
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def run_program(argv: Sequence[str], *, module: bool, env: Mapping[str, str]) -> int:
+    """Run `argv` with this interpreter, as ``python [-m] ...`` would, and wait.
+
+    Returns the exit status as ``subprocess`` reports it (negative: killed by
+    that signal). stdin, stdout and stderr are the program's own. SIGINT from
+    the terminal reaches the program directly (same process group), so this
+    process ignores it meanwhile; other termination signals sent to this
+    process are forwarded.
+    """
+    command = [sys.executable, *(["-m"] if module else []), *argv]
+    try:
+        proc = subprocess.Popen(command, env=dict(env))
+    except OSError as exc:
+        raise MpcovError(f"Couldn't run {argv[0]!r}: {exc.strerror}") from None
+    previous = {}
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            proc.send_signal(signum)
+        except OSError:
+            pass
+
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in _FORWARDED:
+        previous[signum] = signal.signal(signum, forward)
+    try:
+        return proc.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def exit_like(status: int) -> int:
+    """Make this process end the way the program did: die of the same signal,
+    or return its exit code."""
+    if status < 0:
+        signum = -status
+        signal.signal(signum, signal.SIG_DFL)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.kill(os.getpid(), signum)
+        return 128 + signum  # only if the signal did not end us
+    return status
+
+
+def combine_data(
+    config: Config,
+    *,
+    cwd: str,
+    inputs: Sequence[str] = (),
+    keep: bool = False,
+    warn: Warn,
+) -> CombineResult:
+    """Merge this run's fragments (and any given data files or fragment dirs)."""
+    data_file = os.path.abspath(os.path.join(cwd, config.data_file))
+    fragment_dirs = [fragment_dir_for(data_file)]
+    data_files = []
+    for entry in inputs:
+        path = os.path.abspath(os.path.join(cwd, entry))
+        if os.path.isdir(path):
+            fragment_dirs.append(path)
+        elif os.path.isfile(path):
+            data_files.append(path)
+        else:
+            raise NoDataError(f"Couldn't combine from non-existent path '{entry}'")
+    aliases = PathAliases(config.paths, cwd=cwd)
+    return combine(
+        data_file,
+        fragment_dirs=fragment_dirs,
+        data_files=data_files,
+        aliases=aliases or None,
+        keep=keep,
+        warn=warn,
+    )
+
+
+def wait_for_processes(config: Config, cwd: str) -> int:
+    """Wait (up to ``wait_for_children`` s) for measured processes still running."""
+    data_file = os.path.abspath(os.path.join(cwd, config.data_file))
+    return wait_for_running(fragment_dir_for(data_file), config.wait_for_children)
+
+
+# -- results ------------------------------------------------------------------
+
+
+def _file_selector(config: Config, cwd: str) -> Callable[[str], bool]:
+    include = [compile_glob(p, cwd) for p in config.report_include]
+    omit = [compile_glob(p, cwd) for p in config.report_omit]
+
+    def wanted(path: str) -> bool:
+        if include and not glob_match_any(include, path):
+            return False
+        return not (omit and glob_match_any(omit, path))
+
+    return wanted
+
+
+def _unexecuted_files(config: Config, cwd: str, measured: set[str]) -> Iterator[str]:
+    """Python files under `source` directories that never ran (coverage.py
+    reports them as entirely missing)."""
+    rules = compile_rules(cwd=cwd, omit=config.omit)
+    omit = rules["omit"]
+    for top in resolve_source(config, cwd, lambda _msg: None):
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames if _importable_dir(dirpath, d))
+            for name in sorted(filenames):
+                path = os.path.join(dirpath, name)
+                if (
+                    name.endswith(".py")
+                    and name[:-3].isidentifier()
+                    and path not in measured
+                    and not (omit and glob_match_any(omit, path))  # type: ignore[arg-type]
+                ):
+                    yield path
+
+
+def _importable_dir(parent: str, name: str) -> bool:
+    return name.isidentifier() and os.path.isfile(os.path.join(parent, name, "__init__.py"))
+
+
+def load_results(
+    config: Config,
+    *,
+    cwd: str,
+    warn: Warn,
+    with_contexts: bool = False,
+) -> tuple[list[FileResult], bool]:
+    """Read the data file and analyse every measured file: (results, has_arcs)."""
+    data_file = os.path.abspath(os.path.join(cwd, config.data_file))
+    cache = AnalysisCache()
+
+    def analyze(path: str) -> Analysis:
+        return cache.analyze(path, tuple(config.exclude))
+
+    with Store(data_file) as store:
+        measured = set(store.measured_files())
+        results = build_results(
+            store,
+            analyze=analyze,
+            cwd=cwd,
+            include_file=_file_selector(config, cwd),
+            unexecuted_files=list(_unexecuted_files(config, cwd, measured)),
+            ignore_errors=config.ignore_errors,
+            warn=warn,
+            with_contexts=with_contexts,
+        )
+        return results, store.has_arcs()
+
+
+def timestamp() -> str:
+    """Now, as coverage.py writes it in report metadata."""
+    return datetime.datetime.now().isoformat()

@@ -1,0 +1,73 @@
+"""What a starting Python process runs when measurement is on.
+
+``mpcov.pth`` (site-packages) and ``sitecustomize_hook/sitecustomize.py`` (on
+``PYTHONPATH``) both call :func:`activate`, which does nothing unless
+``MPCOV_RUN`` names a run manifest. A process starts measuring at most once,
+whichever hook fires first. Any failure prints one warning and leaves the
+program running unmeasured: mpcov must never stop a program from starting.
+
+Only builtin modules and mpcov's own child-side modules are imported here;
+the start-up budget is a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mpcov.lifecycle import Recorder
+
+ENV_VAR = "MPCOV_RUN"
+
+#: The recorder of this process, once measuring (used by the in-process API).
+recorder: Recorder | None = None
+_attempted = False
+_warned: set[str] = set()
+_disabled_warnings: tuple[str, ...] = ()
+
+
+def warn(message: str, slug: str = "bootstrap") -> None:
+    """Print one mpcov warning to stderr, once per slug, unless disabled."""
+    if slug in _warned or slug in _disabled_warnings:
+        return
+    _warned.add(slug)
+    try:
+        sys.stderr.write(f"mpcov: {message} ({slug})\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def activate(via: str = "pth") -> Recorder | None:
+    """Start measuring this process if MPCOV_RUN is set; at most once."""
+    global _attempted, recorder, _disabled_warnings
+    if _attempted:
+        return recorder
+    path = os.environ.get(ENV_VAR)
+    if not path:
+        return None
+    _attempted = True
+    try:
+        from mpcov.cores import choose_core, make_core
+        from mpcov.lifecycle import Recorder
+        from mpcov.manifest import read_manifest
+        from mpcov.select import FileFilter
+
+        manifest = read_manifest(path)
+        _disabled_warnings = tuple(manifest.get("disable_warnings") or ())
+        core_name, _why = choose_core(os.environ.get("MPCOV_CORE") or manifest.get("core"))
+        file_filter = FileFilter(manifest.get("rules") or {})
+        rec = Recorder(
+            manifest,
+            lambda notify: make_core(core_name, file_filter.wanted, notify),
+            lambda msg: warn(msg, "write-failed"),
+        )
+        rec.writer.process["via"] = via
+        rec.install()
+        recorder = rec
+    except Exception as exc:
+        recorder = None
+        warn(f"coverage measurement not started in this process: {exc}", "start-failed")
+    return recorder

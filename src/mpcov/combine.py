@@ -1,0 +1,256 @@
+"""Merging per-process fragments (and other data files) into the data file.
+
+Safe to run at any time and any number of times, even concurrently: it works
+under a file lock next to the data file, merges a fragment only once (the
+store remembers every fragment it merged), deletes a fragment only after its
+data is committed, and leaves alone the fragments of processes that are still
+running. A damaged fragment keeps everything before the damage; one that is
+unreadable as a whole is renamed ``*.damaged`` so it is reported once, not
+lost and not retried forever.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from filelock import FileLock, Timeout
+
+from mpcov.errors import DataError
+from mpcov.files import PathAliases
+from mpcov.fragment import SUFFIX, Fragment, FragmentError, read_fragment
+from mpcov.store import Store
+
+#: Fragments merged per transaction: bounds memory and makes progress durable.
+GROUP_SIZE = 200
+LOCK_TIMEOUT = 600.0
+
+
+@dataclass
+class CombineResult:
+    """What a combine did, for the message users see."""
+
+    merged: int = 0
+    already_merged: int = 0
+    running: int = 0
+    damaged: list[str] = field(default_factory=list)
+    data_files: int = 0
+
+    def summary(self) -> str:
+        """One line: ``Combined 12 process fragments (2 still running, left for later)``."""
+        parts = [f"Combined {self.merged} process fragment{'s' if self.merged != 1 else ''}"]
+        if self.data_files:
+            parts.append(f"and {self.data_files} data file{'s' if self.data_files != 1 else ''}")
+        notes = []
+        if self.running:
+            notes.append(f"{self.running} still running, left for a later combine")
+        if self.already_merged:
+            notes.append(f"{self.already_merged} already merged")
+        if self.damaged:
+            notes.append(f"{len(self.damaged)} damaged")
+        text = " ".join(parts)
+        return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def fragment_dir_for(data_file: str) -> str:
+    """Where processes write fragments for `data_file`: ``<data_file>.d``."""
+    return data_file + ".d"
+
+
+def list_fragments(directory: str) -> list[str]:
+    """Fragment files in `directory`, oldest first."""
+    try:
+        entries = [e for e in os.scandir(directory) if e.name.endswith(SUFFIX) and e.is_file()]
+    except FileNotFoundError:
+        return []
+    entries.sort(key=lambda e: (e.stat().st_mtime, e.name))
+    return [e.path for e in entries]
+
+
+def process_is_running(info: dict[str, object]) -> bool:
+    """Is the process that wrote a fragment (with no end record) still alive here?"""
+    if info.get("host") != os.uname().nodename:
+        return False  # measured elsewhere: it is as finished as it will get
+    import psutil
+
+    pid = info.get("pid")
+    start = info.get("start")
+    if not isinstance(pid, int) or not isinstance(start, (int, float)):
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # A process created after ours started is a reused pid: ours is gone.
+        return proc.create_time() <= start + 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+def combine(
+    data_file: str,
+    *,
+    fragment_dirs: Iterable[str] = (),
+    data_files: Iterable[str] = (),
+    aliases: PathAliases | None = None,
+    keep: bool = False,
+    warn: Callable[[str], None],
+    is_running: Callable[[dict[str, object]], bool] = process_is_running,
+    lock_timeout: float = LOCK_TIMEOUT,
+) -> CombineResult:
+    """Merge fragments from `fragment_dirs` and whole `data_files` into `data_file`."""
+    result = CombineResult()
+    lock = FileLock(data_file + ".lock")
+    try:
+        lock.acquire(timeout=lock_timeout)
+    except Timeout:
+        raise DataError(
+            f"Couldn't lock {data_file}.lock within {lock_timeout:.0f} s",
+            hint="another 'mpcov combine' is running; if none is, delete the lock file",
+        ) from None
+    except OSError as exc:
+        raise DataError(f"Couldn't create lock file {data_file}.lock: {exc.strerror}") from None
+    try:
+        with Store(data_file, create=True) as store:
+            for directory in fragment_dirs:
+                _combine_dir(store, directory, aliases, keep, warn, is_running, result)
+            for path in data_files:
+                _combine_data_file(store, path, aliases, keep, result)
+    finally:
+        lock.release()
+    return result
+
+
+def _combine_dir(
+    store: Store,
+    directory: str,
+    aliases: PathAliases | None,
+    keep: bool,
+    warn: Callable[[str], None],
+    is_running: Callable[[dict[str, object]], bool],
+    result: CombineResult,
+) -> None:
+    paths = list_fragments(directory)
+    for start in range(0, len(paths), GROUP_SIZE):
+        done: list[str] = []
+        with store.transaction():
+            for path in paths[start : start + GROUP_SIZE]:
+                if _merge_one(store, path, aliases, warn, is_running, result):
+                    done.append(path)
+        if not keep:
+            for path in done:
+                _remove(path)
+
+
+def _merge_one(
+    store: Store,
+    path: str,
+    aliases: PathAliases | None,
+    warn: Callable[[str], None],
+    is_running: Callable[[dict[str, object]], bool],
+    result: CombineResult,
+) -> bool:
+    """Merge one fragment; True when the file can go."""
+    name = os.path.basename(path)
+    if store.has_process(name):
+        result.already_merged += 1
+        return True
+    try:
+        frag = read_fragment(path)
+    except FileNotFoundError:
+        return False  # a concurrent combine took it
+    except (FragmentError, OSError) as exc:
+        _set_aside(path, str(exc), warn, result)
+        return False
+    if frag.end is None and is_running(frag.process):
+        result.running += 1
+        return False
+    if frag.problem:
+        message = f"{path}: {frag.problem}; kept the data recorded before it"
+        warn(message)
+        result.damaged.append(message)
+    _store_fragment(store, frag, aliases)
+    result.merged += 1
+    return True
+
+
+def _store_fragment(store: Store, frag: Fragment, aliases: PathAliases | None) -> None:
+    info = dict(frag.process)
+    end = frag.end or {}
+    info["end"] = end.get("end")
+    info["end_how"] = end.get("how") or ("unknown" if not frag.problem else "damaged")
+    info["exit_status"] = end.get("status")
+    info["problem"] = frag.problem
+    store.set_measurement(bool(info.get("branch")))
+    process_id = store.add_process(frag.name, info)
+    lines: dict[str, dict[str, set[int]]] = {}
+    arcs: dict[str, dict[str, set[tuple[int, int]]]] = {}
+    for batch in frag.batches:
+        ctx_lines = lines.setdefault(batch.context, {})
+        for path, nums in batch.lines.items():
+            ctx_lines.setdefault(aliases.map(path) if aliases else path, set()).update(nums)
+        ctx_arcs = arcs.setdefault(batch.context, {})
+        for path, pairs in batch.arcs.items():
+            ctx_arcs.setdefault(aliases.map(path) if aliases else path, set()).update(pairs)
+    for context, by_path in lines.items():
+        store.add_lines(process_id, context, by_path)
+    for context, by_path in arcs.items():
+        if by_path:
+            store.add_arcs(process_id, context, by_path)
+
+
+def _combine_data_file(
+    store: Store, path: str, aliases: PathAliases | None, keep: bool, result: CombineResult
+) -> None:
+    if os.path.abspath(path) == os.path.abspath(store.path):
+        return
+    with Store(path) as other, store.transaction():
+        store.update_from(other, aliases.map if aliases else None)
+    result.data_files += 1
+    if not keep:
+        _remove(path)
+
+
+def _set_aside(path: str, reason: str, warn: Callable[[str], None], result: CombineResult) -> None:
+    aside = path + ".damaged"
+    try:
+        os.replace(path, aside)
+        where = f"renamed to {os.path.basename(aside)}"
+    except OSError:
+        where = "left in place"
+    message = f"Skipped unreadable fragment: {reason} ({where})"
+    warn(message)
+    result.damaged.append(message)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def wait_for_running(
+    directory: str,
+    timeout: float,
+    is_running: Callable[[dict[str, object]], bool] = process_is_running,
+) -> int:
+    """Wait up to `timeout` s for processes still writing fragments in `directory`.
+
+    Returns how many are still running when it gives up (0 when none are).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        running = 0
+        for path in list_fragments(directory):
+            try:
+                frag = read_fragment(path)
+            except (FragmentError, OSError):
+                continue
+            if frag.end is None and is_running(frag.process):
+                running += 1
+        if not running or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.1)

@@ -1,0 +1,54 @@
+"""Tracer cores: the code that watches a process execute.
+
+Every core has the same small interface (duck-typed, to keep ``typing`` out of
+measured processes)::
+
+    core = Core(wanted, notify)   # wanted(filename) -> bool, cached by the caller
+                                  # notify() is called when new data becomes pending
+    core.start()                  # begin measuring this process (all threads)
+    core.stop()
+    lines, arcs = core.drain()    # new data since the last drain:
+                                  #   {filename: {line, ...}}, {filename: {(from, to), ...}}
+    core.after_fork_in_child()    # forget everything: the child records its own run
+
+Cores import nothing of mpcov: they are handed what they need.
+"""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+CORES = ("monitoring", "settrace")
+
+
+def choose_core(requested: str | None) -> tuple[str, str]:
+    """Pick a core for this interpreter: (name, why).
+
+    `requested` comes from the configuration or ``MPCOV_CORE``; ``None`` means
+    the best one available.
+    """
+    has_monitoring = sys.version_info >= (3, 12)
+    if requested == "settrace":
+        return "settrace", "requested"
+    if requested == "monitoring":
+        if has_monitoring:
+            return "monitoring", "requested"
+        return "settrace", "requested monitoring, but sys.monitoring needs Python 3.12+"
+    if has_monitoring:
+        return "monitoring", "sys.monitoring is available (Python 3.12+)"
+    return "settrace", "sys.monitoring is not available before Python 3.12"
+
+
+def make_core(name: str, wanted: Callable[[str], bool], notify: Callable[[], None]) -> object:
+    """Create the named core."""
+    if name == "monitoring":
+        from mpcov.cores.monitoring import MonitoringCore
+
+        return MonitoringCore(wanted, notify)
+    from mpcov.cores.settrace import SettraceCore
+
+    return SettraceCore(wanted, notify)

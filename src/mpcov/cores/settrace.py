@@ -1,0 +1,109 @@
+"""The ``sys.settrace`` core (CPython 3.11, or ``MPCOV_CORE=settrace``).
+
+The global trace function decides once per code object whether it is
+measured; measured frames get a local trace function that records each line
+once. When every line of a code object has been seen, that code object is no
+longer traced at all (new frames get no local tracer, and the current frame
+drops its own), so hot, fully covered code runs at nearly full speed.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import CodeType, FrameType
+
+    from mpcov.fragment import Arcs, Lines
+
+    TraceFn = Callable[[FrameType, str, object], object]
+
+
+class SettraceCore:
+    """Records executed lines with sys.settrace (all threads)."""
+
+    name = "settrace"
+
+    def __init__(self, wanted: Callable[[str], bool], notify: Callable[[], None]) -> None:
+        self._wanted = wanted
+        self._notify = notify
+        self._pending: list[tuple[str, int]] = []
+        # code object -> local trace function, or None when not traced (not
+        # measured, or every line already seen).
+        self._tracers: dict[CodeType, TraceFn | None] = {}
+        self._active = False
+
+    def start(self) -> None:
+        """Trace the current thread and every thread started from now on."""
+        self._active = True
+        threading.settrace(self._global)
+        sys.settrace(self._global)
+
+    def stop(self) -> None:
+        """Stop tracing."""
+        self._active = False
+        threading.settrace(None)  # type: ignore[arg-type]
+        sys.settrace(None)
+
+    def _global(self, frame: FrameType, event: str, arg: object) -> TraceFn | None:
+        if event != "call":
+            return None
+        code = frame.f_code
+        try:
+            return self._tracers[code]
+        except KeyError:
+            pass
+        tracer = self._make_tracer(code) if self._wanted(code.co_filename) else None
+        self._tracers[code] = tracer
+        return tracer
+
+    def _make_tracer(self, code: CodeType) -> TraceFn | None:
+        remaining = {line for _, _, line in code.co_lines() if line is not None}
+        if not remaining:
+            return None
+        filename = code.co_filename
+        pending = self._pending
+        notify = self._notify
+        tracers = self._tracers
+
+        def local(frame: FrameType, event: str, arg: object) -> TraceFn | None:
+            if event == "line":
+                line = frame.f_lineno
+                if line in remaining:
+                    remaining.discard(line)
+                    pending.append((filename, line))
+                    if len(pending) == 1:
+                        notify()
+                    if not remaining:
+                        tracers[code] = None
+                        frame.f_trace = None  # type: ignore[assignment]
+                        return None
+            return local
+
+        return local
+
+    def pending(self) -> bool:
+        """Is there data a drain would return?"""
+        return bool(self._pending)
+
+    def drain(self) -> tuple[Lines, Arcs]:
+        """New lines since the last drain."""
+        pending = self._pending
+        count = len(pending)
+        lines: Lines = {}
+        for filename, line in pending[:count]:
+            found = lines.get(filename)
+            if found is None:
+                found = lines[filename] = set()
+            found.add(line)
+        del pending[:count]
+        return lines, {}
+
+    def after_fork_in_child(self) -> None:
+        """Forget what the parent saw: the child records every line it runs
+        from here on in frames that start after the fork."""
+        del self._pending[:]
+        self._tracers.clear()

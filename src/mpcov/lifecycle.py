@@ -1,0 +1,434 @@
+"""Keeping a measured process's data safe, however the process ends.
+
+The :class:`Recorder` owns one process's core and fragment writer and makes
+sure pending data reaches the fragment:
+
+* periodically, from a lazy background thread (so a process later killed with
+  SIGKILL has lost at most about one flush interval of new lines);
+* at ``atexit``, in ``os._exit``, before ``os.exec*``;
+* on SIGTERM and SIGHUP: data saved, then the process dies of the same
+  signal (or the program's own handler runs, when it has one);
+* around ``fork``: the parent flushes and stops its flush thread first (3.12+
+  warns about forking a multi-threaded process, and mpcov must not make the
+  program warn); the child drops the parent's unflushed data, opens its own
+  fragment and records its own run.
+
+It also puts ``MPCOV_RUN`` back into environments that programs build for
+their children (``env=`` dicts, ``os.execve``, ``os.posix_spawn``), so a
+child started with a scrubbed environment is measured too.
+
+This module runs in every measured process: it imports only builtin modules.
+"""
+
+from __future__ import annotations
+
+import _signal
+import _thread
+import atexit
+import os
+import sys
+import time
+
+from mpcov.fragment import FragmentWriter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from mpcov.fragment import Lines
+
+_SIGNALS = tuple(s for s in (getattr(_signal, "SIGTERM", None), getattr(_signal, "SIGHUP", None)) if s)
+_JOINABLE = hasattr(_thread, "start_joinable_thread")  # 3.13+
+
+
+def process_record(manifest: dict[str, Any], parent_fragment: str | None) -> dict[str, Any]:
+    """What a fragment says about the process that wrote it."""
+    argv = list(getattr(sys, "orig_argv", None) or sys.argv)
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = ""
+    return {
+        "host": os.uname().nodename,
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "parent_fragment": parent_fragment,
+        "argv": argv,
+        "cwd": cwd,
+        "python": sys.executable,
+        "version": "%d.%d.%d" % sys.version_info[:3],
+        "start": time.time(),
+        "run_id": manifest.get("run_id", ""),
+    }
+
+
+class Recorder:
+    """One measured process: its core, its fragment, and the hooks that save data."""
+
+    def __init__(
+        self,
+        manifest: dict[str, Any],
+        make_core: Callable[[Callable[[], None]], Any],
+        warn: Callable[[str], None],
+    ) -> None:
+        """`make_core(notify)` creates the tracer core; the core calls `notify`
+        when new data becomes pending."""
+        self.manifest = manifest
+        self.core = make_core(self.on_pending)
+        self.warn = warn
+        self.context: str = manifest.get("context") or ""
+        self.interval = float(manifest.get("flush_interval") or 1.0)
+        self.writer = FragmentWriter(manifest["fragment_dir"], self._record(None))
+        self._pid = os.getpid()
+        self._lock = _thread.RLock()
+        self._unsaved: Lines = {}
+        self._write_failed = False
+        self._flusher = 0  # thread id of the thread flushing right now
+        self._deferred_signal = 0
+        self._finished = False
+        self._timer: dict[str, Any] | None = None
+        self._timer_lock = _thread.allocate_lock()
+        self._user_handlers: dict[int, Any] = {}
+
+    def _record(self, parent_fragment: str | None) -> dict[str, Any]:
+        record = process_record(self.manifest, parent_fragment)
+        record["core"] = self.core.name
+        record["branch"] = bool(self.manifest.get("branch"))
+        return record
+
+    # -- saving data -------------------------------------------------------
+
+    def flush(self) -> bool:
+        """Write pending data to the fragment; True if anything was written."""
+        with self._lock:
+            self._flusher = _thread.get_ident()
+            try:
+                wrote = self._flush_locked()
+            finally:
+                self._flusher = 0
+            signum, self._deferred_signal = self._deferred_signal, 0
+        if signum:
+            self._die_of(signum)
+        return wrote
+
+    def _flush_locked(self) -> bool:
+        lines, arcs = self.core.drain()
+        if self._unsaved:
+            for path, nums in self._unsaved.items():
+                lines.setdefault(path, set()).update(nums)
+            self._unsaved = {}
+        if not lines and not arcs:
+            return False
+        try:
+            self.writer.write_data(self.context, lines, arcs)
+        except OSError as exc:
+            self._unsaved = lines  # keep it: the next flush tries again
+            if not self._write_failed:
+                self._write_failed = True
+                self.warn(
+                    f"cannot write coverage data to {self.writer.path} ({exc.strerror}); "
+                    "keeping it in memory and retrying"
+                )
+            return False
+        return True
+
+    def finish(self, how: str, status: int | None) -> None:
+        """Save everything and write the end record (idempotent per process)."""
+        self._stop_timer()
+        with self._lock:
+            self._flush_locked()
+            if self._finished:
+                return
+            self._finished = True
+            try:
+                self.writer.write_end(how, status, time.time())
+            except OSError as exc:
+                self.warn(f"cannot write coverage data to {self.writer.path} ({exc.strerror})")
+
+    def set_context(self, context: str) -> None:
+        """Record future lines under `context` (flushing what came before)."""
+        self.flush()
+        self.context = context
+
+    # -- the lazy flush thread ---------------------------------------------
+
+    def on_pending(self) -> None:
+        """Called by the core when new data becomes pending: make sure a flush
+        thread is running."""
+        if self._timer is None and not self._finished and os.getpid() == self._pid:
+            with self._timer_lock:
+                if self._timer is None:
+                    self._start_timer()
+
+    def _start_timer(self) -> None:
+        stop = _thread.allocate_lock()
+        stop.acquire()
+        timer: dict[str, Any] = {"stop": stop, "tid": None, "handle": None}
+        self._timer = timer
+        if _JOINABLE:
+            timer["handle"] = _thread.start_joinable_thread(self._timer_loop, daemon=True)
+        else:
+            _thread.start_new_thread(self._timer_loop, ())
+
+    def _timer_loop(self) -> None:
+        timer = self._timer
+        if timer is None:
+            return
+        timer["tid"] = _thread.get_native_id()
+        stop = timer["stop"]
+        while not stop.acquire(timeout=self.interval):
+            try:
+                wrote = self.flush()
+            except Exception:  # never let the thread die noisily
+                wrote = False
+            if not wrote:
+                # Idle: leave, unless data arrived meanwhile. Decided under the
+                # lock that on_pending() takes, so that exactly one of us
+                # keeps a flush thread alive.
+                with self._timer_lock:
+                    if not self.core.pending():
+                        if self._timer is timer:
+                            self._timer = None
+                        return
+
+    def _stop_timer(self) -> None:
+        """Stop the flush thread and wait until its OS thread is gone."""
+        with self._timer_lock:
+            timer, self._timer = self._timer, None
+        if timer is None:
+            return
+        timer["stop"].release()
+        if timer["handle"] is not None:
+            timer["handle"].join()
+            return
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            tid = timer["tid"]
+            if tid is not None and not os.path.exists(f"/proc/self/task/{tid}"):
+                return
+            if tid is None and not os.path.isdir("/proc/self/task"):
+                return
+            time.sleep(0.0005)
+
+    # -- process events ----------------------------------------------------
+
+    def before_fork(self) -> None:
+        """In the parent, just before fork: save data, stop the flush thread."""
+        if os.getpid() != self._pid:
+            return
+        self._stop_timer()
+        self.flush()
+
+    def after_fork_in_child(self) -> None:
+        """In the child: a new process with its own record and fragment."""
+        parent = self.writer.name
+        self.writer.forget()
+        self._pid = os.getpid()
+        self._lock = _thread.RLock()
+        self._timer_lock = _thread.allocate_lock()
+        self._timer = None
+        self._unsaved = {}
+        self._finished = False
+        self._flusher = 0
+        self.core.after_fork_in_child()
+        self.writer = FragmentWriter(self.manifest["fragment_dir"], self._record(parent))
+        self.writer.open()
+
+    def _at_exit(self) -> None:
+        if os.getpid() == self._pid:
+            self.finish("exit", None)
+
+    def _die_of(self, signum: int) -> None:
+        self.finish("signal", -signum)
+        _real_signal(signum, _signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self._flusher == _thread.get_ident():
+            # The signal interrupted this thread's own flush: let it finish
+            # writing, then die (flush() checks _deferred_signal).
+            self._deferred_signal = signum
+            return
+        self._die_of(signum)
+
+    def _chained_handler(self, signum: int, frame: object) -> Any:
+        handler = self._user_handlers.get(signum)
+        if self._flusher != _thread.get_ident():
+            self.flush()
+        if callable(handler):
+            return handler(signum, frame)
+        return None
+
+    # -- installing hooks ----------------------------------------------------
+
+    def install(self) -> None:
+        """Start measuring and hook every way the process can end or change."""
+        atexit.register(self._at_exit)
+        os.register_at_fork(before=self.before_fork, after_in_child=self.after_fork_in_child)
+        _patch_exit(self)
+        _patch_exec(self)
+        _patch_spawn_env(self.manifest)
+        self._install_signals()
+        self.core.start()
+        # Create the fragment now: a fragment without an end record tells
+        # `mpcov run` and `mpcov combine` that this process is still running.
+        self.writer.open()
+
+    def _install_signals(self) -> None:
+        if _thread.get_ident() != _main_thread_id:
+            return  # signal handlers can only be set from the main thread
+        for signum in _SIGNALS:
+            try:
+                if _real_getsignal(signum) == _signal.SIG_DFL:
+                    _real_signal(signum, self._on_signal)
+            except (OSError, ValueError):
+                pass
+        _signal.signal = self._patched_signal
+        _signal.getsignal = self._patched_getsignal
+
+    def _patched_signal(self, signum: int, handler: Any) -> Any:
+        if signum not in _SIGNALS:
+            return _real_signal(signum, handler)
+        previous = self._patched_getsignal(signum)
+        if handler == _signal.SIG_DFL:
+            _real_signal(signum, self._on_signal)
+            self._user_handlers.pop(signum, None)
+        elif callable(handler):
+            _real_signal(signum, self._chained_handler)
+            self._user_handlers[signum] = handler
+        else:
+            _real_signal(signum, handler)
+            self._user_handlers.pop(signum, None)
+        return previous
+
+    def _patched_getsignal(self, signum: int) -> Any:
+        current = _real_getsignal(signum)
+        if current == self._on_signal:
+            return _signal.SIG_DFL
+        if current == self._chained_handler:
+            return self._user_handlers.get(signum)
+        return current
+
+
+_real_signal = _signal.signal
+_real_getsignal = _signal.getsignal
+_main_thread_id = _thread.get_ident()
+
+
+def _patch_exit(rec: Recorder) -> None:
+    real_exit = os._exit
+
+    def _exit(status: int) -> None:
+        try:
+            rec.finish("_exit", status)
+        except BaseException:
+            pass
+        real_exit(status)
+
+    os._exit = _exit
+
+
+def _patch_exec(rec: Recorder) -> None:
+    env_fixer = _EnvFixer(rec.manifest)
+    for name in ("execv", "execve"):
+        real = getattr(os, name, None)
+        if real is not None:
+            setattr(os, name, _exec_wrapper(rec, real, env_fixer if name == "execve" else None))
+
+
+def _exec_wrapper(rec: Recorder, real: Any, env_fixer: _EnvFixer | None) -> Any:
+    def wrapper(path: Any, args: Any, *rest: Any) -> Any:
+        if env_fixer is not None and rest:
+            rest = (env_fixer.mapping(rest[0]), *rest[1:])
+        rec.finish("exec", None)
+        try:
+            return real(path, args, *rest)
+        except BaseException:
+            # The exec failed and this program goes on: continue in a new fragment.
+            rec.writer = FragmentWriter(rec.writer.directory, dict(rec.writer.process))
+            rec._finished = False
+            raise
+
+    wrapper.__name__ = real.__name__
+    wrapper.__doc__ = real.__doc__
+    return wrapper
+
+
+class _EnvFixer:
+    """Puts MPCOV_RUN (and the hook directory on PYTHONPATH, for other
+    interpreters) back into environments built for child processes."""
+
+    def __init__(self, manifest: dict[str, Any]) -> None:
+        self.value = os.environ.get("MPCOV_RUN", "")
+        self.hook_dir = manifest.get("hook_dir") or ""
+
+    def mapping(self, env: Any) -> Any:
+        if not self.value or env is None:
+            return env
+        try:
+            if "MPCOV_RUN" in env or b"MPCOV_RUN" in env:
+                return env
+            fixed = dict(env)
+        except TypeError:
+            return env
+        binary = any(isinstance(k, bytes) for k in fixed)
+        key, value = ("MPCOV_RUN", self.value)
+        if binary:
+            fixed[key.encode()] = os.fsencode(value)
+        else:
+            fixed[key] = value
+        if self.hook_dir and not any(k in ("PYTHONPATH", b"PYTHONPATH") for k in fixed):
+            if binary:
+                fixed[b"PYTHONPATH"] = os.fsencode(self.hook_dir)
+            else:
+                fixed["PYTHONPATH"] = self.hook_dir
+        return fixed
+
+    def env_list(self, env_list: Any) -> Any:
+        if not self.value or env_list is None:
+            return env_list
+        if any(e.startswith(b"MPCOV_RUN=") for e in env_list):
+            return env_list
+        fixed = [*env_list, b"MPCOV_RUN=" + os.fsencode(self.value)]
+        if self.hook_dir and not any(e.startswith(b"PYTHONPATH=") for e in env_list):
+            fixed.append(b"PYTHONPATH=" + os.fsencode(self.hook_dir))
+        return fixed
+
+
+def _patch_spawn_env(manifest: dict[str, Any]) -> None:
+    fixer = _EnvFixer(manifest)
+    if not fixer.value:
+        return
+    for name in ("posix_spawn", "posix_spawnp"):
+        real = getattr(os, name, None)
+        if real is not None:
+            setattr(os, name, _spawn_wrapper(real, fixer))
+    try:
+        import _posixsubprocess
+    except ImportError:
+        return
+    real_fork_exec = _posixsubprocess.fork_exec
+
+    def fork_exec(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > 5:
+            args = (*args[:5], fixer.env_list(args[5]), *args[6:])
+        return real_fork_exec(*args, **kwargs)
+
+    _posixsubprocess.fork_exec = fork_exec
+    subprocess = sys.modules.get("subprocess")
+    if subprocess is not None and getattr(subprocess, "_fork_exec", None) is real_fork_exec:
+        subprocess._fork_exec = fork_exec  # type: ignore[attr-defined]
+
+
+def _spawn_wrapper(real: Any, fixer: _EnvFixer) -> Any:
+    def wrapper(path: Any, argv: Any, env: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if "env" in kwargs:
+            kwargs["env"] = fixer.mapping(kwargs["env"])
+        else:
+            env = fixer.mapping(env)
+        return real(path, argv, env, *args, **kwargs)
+
+    wrapper.__name__ = real.__name__
+    wrapper.__doc__ = real.__doc__
+    return wrapper
