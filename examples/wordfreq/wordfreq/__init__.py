@@ -1,0 +1,1 @@
+"""wordfreq: a tiny multi-process word counter, used to demonstrate mpcov."""
