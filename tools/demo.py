@@ -22,14 +22,15 @@ VENV = os.path.join(ROOT, ".venvs", "demo")
 
 
 def step(title: str, cmd: list[str], cwd: str = ROOT) -> None:
-    print(f"\n\033[1m== {title}\033[0m\n$ {' '.join(os.path.relpath(c, cwd) if os.path.isabs(c) else c for c in cmd)}", flush=True)
+    shown = " ".join(os.path.relpath(c, cwd) if os.path.isabs(c) else c for c in cmd)
+    print(f"\n\033[1m== {title}\033[0m\n$ {shown}", flush=True)
     rc = subprocess.call(cmd, cwd=cwd, env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
     if rc != 0:
         sys.exit(f"demo: step failed with exit status {rc}: {' '.join(cmd)}")
 
 
 def main() -> int:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - any python3 may run this script
         sys.exit("demo: mpcov needs Python 3.11 or newer; run this script with one")
     python = os.path.join(VENV, "bin", "python")
     mpcov = os.path.join(VENV, "bin", "mpcov")

@@ -42,7 +42,8 @@ def find_python(version: str) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         pass
     found = []
-    for path in glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")):
+    pattern = os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")
+    for path in glob.glob(pattern):
         m = re.search(r"/versions/(\d+)\.(\d+)\.(\d+)/bin/", path)
         if m and os.access(path, os.X_OK):
             found.append((tuple(int(x) for x in m.groups()), path))

@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 import mpcov
 from mpcov.analysis import Analysis, AnalysisCache
@@ -72,7 +73,7 @@ def _package_dir(name: str, cwd: str) -> str | None:
     if spec is None:
         return None
     if spec.submodule_search_locations:
-        return os.path.abspath(list(spec.submodule_search_locations)[0])
+        return os.path.abspath(next(iter(spec.submodule_search_locations)))
     if spec.origin and os.path.isfile(spec.origin):
         return os.path.dirname(os.path.abspath(spec.origin))
     return None
@@ -304,6 +305,18 @@ def load_results(
             with_contexts=with_contexts,
         )
         return results, store.has_arcs()
+
+
+def write_process_tree(config: Config, *, cwd: str, out: IO[str]) -> None:
+    """Write the tree of measured processes with their executed-line counts."""
+    from mpcov.report.processes import render_processes
+
+    data_file = os.path.abspath(os.path.join(cwd, config.data_file))
+    with Store(data_file) as store:
+        procs = store.processes()
+        if not procs:
+            raise NoDataError("No data to report.")
+        render_processes(procs, store.process_line_counts(), out)
 
 
 def timestamp() -> str:

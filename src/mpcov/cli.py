@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import mpcov
 from mpcov import api
@@ -27,7 +27,7 @@ OK, ERR, FAIL_UNDER = 0, 1, 2
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so main() decides the status."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{self.prog}: {message}")
 
 
@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--skip-empty", action="store_true", default=None)
     rep.add_argument("--sort", help="name, stmts, miss, branch, brpart or cover (- reverses)")
     rep.add_argument("--format", choices=["text", "markdown", "total"], default="text")
+    rep.add_argument("--processes", action="store_true",
+                     help="show the measured processes as a tree, instead of the files")
 
     js = sub.add_parser("json", help="write the coverage.py-format JSON report")
     _common(js)
@@ -100,6 +102,15 @@ def build_parser() -> argparse.ArgumentParser:
     js.add_argument("--pretty-print", action="store_true", default=None)
     js.add_argument("--show-contexts", action="store_true", default=None,
                     help="list the processes (and tests) that ran each line")
+
+    env = sub.add_parser("shell-env", help="print shell commands that turn measurement on "
+                         "for every Python process started from that shell (CI steps, tox, make)")
+    _common(env)
+    env.add_argument("--source", help="measure only these comma-separated directories/packages")
+    env.add_argument("--include", help="measure only files matching these globs")
+    env.add_argument("--omit", help="do not measure files matching these globs")
+    env.add_argument("--branch", action="store_true", default=None, help="measure branches")
+    env.add_argument("--unset", action="store_true", help="print commands that turn it off")
 
     er = sub.add_parser("erase", help="delete the data file and all fragments")
     _common(er)
@@ -176,7 +187,13 @@ def cmd_run(ns: argparse.Namespace, config: Config, cwd: str) -> int:
         raise MpcovError(f"No file to run: '{ns.target}'")
     if not ns.append:
         api.erase(config, cwd)
-    prepared = api.prepare_run(config, cwd=cwd, environ=os.environ, warn=_warn)
+    try:
+        prepared = api.prepare_run(config, cwd=cwd, environ=os.environ, warn=_warn)
+    except MpcovError as exc:
+        # Measurement failing must not stop the program: run it unmeasured.
+        _warn(f"{exc}; running the program without measuring it")
+        return api.exit_like(api.run_program([ns.target, *ns.args], module=ns.module,
+                                             env=dict(os.environ)))
     status = api.run_program([ns.target, *ns.args], module=ns.module, env=prepared.env)
     if not ns.no_combine:
         still = api.wait_for_processes(config, cwd)
@@ -207,6 +224,10 @@ def _fail_under(total: Any, config: Config) -> int:
 
 def cmd_report(ns: argparse.Namespace, config: Config, cwd: str) -> int:
     from mpcov.report.text import render_table
+
+    if ns.processes:
+        api.write_process_tree(config, cwd=cwd, out=sys.stdout)
+        return OK
 
     results, branch = api.load_results(config, cwd=cwd, warn=_warn)
     total = render_table(
@@ -247,6 +268,19 @@ def _write_output(output: str, text: str, cwd: str) -> None:
     print(f"Wrote JSON report to {output}")
 
 
+def cmd_shell_env(ns: argparse.Namespace, config: Config, cwd: str) -> int:
+    import shlex
+
+    if ns.unset:
+        print("unset MPCOV_RUN")
+        return OK
+    prepared = api.prepare_run(config, cwd=cwd, environ=os.environ, warn=_warn)
+    for name in ("MPCOV_RUN", "PYTHONPATH"):
+        if prepared.env.get(name):
+            print(f"export {name}={shlex.quote(prepared.env[name])}")
+    return OK
+
+
 def cmd_erase(ns: argparse.Namespace, config: Config, cwd: str) -> int:
     api.erase(config, cwd)
     return OK
@@ -265,5 +299,6 @@ COMMANDS: dict[str, Any] = {
     "report": cmd_report,
     "json": cmd_json,
     "erase": cmd_erase,
+    "shell-env": cmd_shell_env,
     "debug": cmd_debug,
 }

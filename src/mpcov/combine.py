@@ -84,7 +84,7 @@ def process_is_running(info: dict[str, object]) -> bool:
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
         # A process created after ours started is a reused pid: ours is gone.
-        return proc.create_time() <= start + 1.0
+        return bool(proc.create_time() <= start + 1.0)
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
 
@@ -196,9 +196,9 @@ def _store_fragment(store: Store, frag: Fragment, aliases: PathAliases | None) -
             ctx_arcs.setdefault(aliases.map(path) if aliases else path, set()).update(pairs)
     for context, by_path in lines.items():
         store.add_lines(process_id, context, by_path)
-    for context, by_path in arcs.items():
-        if by_path:
-            store.add_arcs(process_id, context, by_path)
+    for context, arc_paths in arcs.items():
+        if arc_paths:
+            store.add_arcs(process_id, context, arc_paths)
 
 
 def _combine_data_file(

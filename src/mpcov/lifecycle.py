@@ -34,12 +34,14 @@ from mpcov.fragment import FragmentWriter
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
+    from typing import Any, NoReturn
 
     from mpcov.fragment import Lines
 
-_SIGNALS = tuple(s for s in (getattr(_signal, "SIGTERM", None), getattr(_signal, "SIGHUP", None)) if s)
-_JOINABLE = hasattr(_thread, "start_joinable_thread")  # 3.13+
+_SIGNALS = tuple(
+    s for s in (getattr(_signal, "SIGTERM", None), getattr(_signal, "SIGHUP", None)) if s
+)
+_start_joinable = getattr(_thread, "start_joinable_thread", None)  # 3.13+
 
 
 def process_record(manifest: dict[str, Any], parent_fragment: str | None) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def process_record(manifest: dict[str, Any], parent_fragment: str | None) -> dic
         "argv": argv,
         "cwd": cwd,
         "python": sys.executable,
-        "version": "%d.%d.%d" % sys.version_info[:3],
+        "version": ".".join(str(n) for n in sys.version_info[:3]),
         "start": time.time(),
         "run_id": manifest.get("run_id", ""),
     }
@@ -166,8 +168,8 @@ class Recorder:
         stop.acquire()
         timer: dict[str, Any] = {"stop": stop, "tid": None, "handle": None}
         self._timer = timer
-        if _JOINABLE:
-            timer["handle"] = _thread.start_joinable_thread(self._timer_loop, daemon=True)
+        if _start_joinable is not None:
+            timer["handle"] = _start_joinable(self._timer_loop, daemon=True)
         else:
             _thread.start_new_thread(self._timer_loop, ())
 
@@ -319,7 +321,7 @@ _main_thread_id = _thread.get_ident()
 def _patch_exit(rec: Recorder) -> None:
     real_exit = os._exit
 
-    def _exit(status: int) -> None:
+    def _exit(status: int) -> NoReturn:
         try:
             rec.finish("_exit", status)
         except BaseException:

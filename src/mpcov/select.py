@@ -4,7 +4,7 @@ The parent (``mpcov run``, the pytest plugin) builds the rules once with
 :func:`compile_rules`; they travel to every child in the run manifest as plain
 tuples, and :class:`FileFilter` applies them there. This module runs in every
 measured process, so it imports nothing beyond ``os`` and ``sys`` — in
-particular not ``re`` (4–5 ms to import): file patterns are matched by the
+particular not ``re`` (4-5 ms to import): file patterns are matched by the
 small glob matcher below, which follows coverage.py's pattern rules:
 
 * a pattern without ``/`` matches a file name in any directory;

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -59,7 +59,7 @@ def lines_to_bits(lines: Iterable[int]) -> bytes:
 
 def bits_to_lines(bits: bytes) -> set[int]:
     """Decode a bitmap made by :func:`lines_to_bits`."""
-    lines = set()
+    lines: set[int] = set()
     for index, byte in enumerate(bits):
         if byte:
             base = index * 8
@@ -211,7 +211,9 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def add_lines(self, process_id: int, context: str, lines: dict[str, Iterable[int]]) -> None:
+    def add_lines(
+        self, process_id: int, context: str, lines: Mapping[str, Iterable[int]]
+    ) -> None:
         """Add executed lines of one process under one context."""
         cid = self._context_id(context)
         for path, nums in lines.items():
@@ -228,7 +230,7 @@ class Store:
             )
 
     def add_arcs(
-        self, process_id: int, context: str, arcs: dict[str, Iterable[tuple[int, int]]]
+        self, process_id: int, context: str, arcs: Mapping[str, Iterable[tuple[int, int]]]
     ) -> None:
         """Add executed arcs of one process under one context."""
         cid = self._context_id(context)
@@ -247,7 +249,9 @@ class Store:
                 continue
             pid = self.add_process(proc["fragment"], proc)
             for context, lines in other.lines_of_process(proc["id"]).items():
-                mapped = {(map_path(p) if map_path else p): ls for p, ls in lines.items()}
+                mapped: dict[str, set[int]] = {}
+                for path, nums in lines.items():
+                    mapped.setdefault(map_path(path) if map_path else path, set()).update(nums)
                 self.add_lines(pid, context, mapped)
 
     # -- reading -------------------------------------------------------------

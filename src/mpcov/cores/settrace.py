@@ -39,13 +39,13 @@ class SettraceCore:
     def start(self) -> None:
         """Trace the current thread and every thread started from now on."""
         self._active = True
-        threading.settrace(self._global)
-        sys.settrace(self._global)
+        threading.settrace(self._global)  # type: ignore[arg-type]
+        sys.settrace(self._global)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         """Stop tracing."""
         self._active = False
-        threading.settrace(None)  # type: ignore[arg-type]
+        threading.settrace(None)
         sys.settrace(None)
 
     def _global(self, frame: FrameType, event: str, arg: object) -> TraceFn | None:
@@ -79,7 +79,7 @@ class SettraceCore:
                         notify()
                     if not remaining:
                         tracers[code] = None
-                        frame.f_trace = None  # type: ignore[assignment]
+                        frame.f_trace = None
                         return None
             return local
 
