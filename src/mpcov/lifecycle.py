@@ -42,6 +42,8 @@ _SIGNALS = tuple(
     s for s in (getattr(_signal, "SIGTERM", None), getattr(_signal, "SIGHUP", None)) if s
 )
 _start_joinable = getattr(_thread, "start_joinable_thread", None)  # 3.13+
+# Captured before a core may wrap it: the flush thread is never traced.
+_start_new_thread = _thread.start_new_thread
 
 
 def process_record(manifest: dict[str, Any], parent_fragment: str | None) -> dict[str, Any]:
@@ -171,7 +173,7 @@ class Recorder:
         if _start_joinable is not None:
             timer["handle"] = _start_joinable(self._timer_loop, daemon=True)
         else:
-            _thread.start_new_thread(self._timer_loop, ())
+            _start_new_thread(self._timer_loop, ())
 
     def _timer_loop(self) -> None:
         timer = self._timer
