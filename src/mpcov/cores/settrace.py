@@ -43,8 +43,7 @@ class SettraceCore:
     def start(self) -> None:
         """Trace the current thread and every thread started from now on."""
         self._active = True
-        threading = sys.modules.get("threading")
-        if threading is not None or sys.version_info >= (3, 13):
+        if "threading" in sys.modules or sys.version_info >= (3, 13):
             # threading has already captured _thread's functions (or, on 3.13+,
             # starts threads another way): use its own hook.
             import threading
@@ -69,9 +68,10 @@ class SettraceCore:
         self._active = False
         if _thread.start_new_thread == self._traced_start:
             _thread.start_new_thread = _real_start_new_thread
-        threading = sys.modules.get("threading")
-        if threading is not None:
-            threading.settrace(None)  # type: ignore[arg-type]
+        if "threading" in sys.modules:
+            import threading
+
+            threading.settrace(None)
         sys.settrace(None)
 
     def _global(self, frame: FrameType, event: str, arg: object) -> TraceFn | None:
