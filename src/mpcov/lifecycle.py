@@ -92,7 +92,7 @@ class Recorder:
         self._deferred_signal = 0
         self._finished = False
         self._timer: dict[str, Any] | None = None
-        self._timer_lock = _thread.allocate_lock()
+        self._timer_lock = _thread.RLock()
         self._user_handlers: dict[int, Any] = {}
 
     def _record(self, parent_fragment: str | None) -> dict[str, Any]:
@@ -230,7 +230,7 @@ class Recorder:
         self.writer.forget()
         self._pid = os.getpid()
         self._lock = _thread.RLock()
-        self._timer_lock = _thread.allocate_lock()
+        self._timer_lock = _thread.RLock()
         self._timer = None
         self._unsaved = {}
         self._finished = False

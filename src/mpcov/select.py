@@ -10,9 +10,11 @@ small glob matcher below, which follows coverage.py's pattern rules:
 * a pattern without ``/`` matches a file name in any directory;
 * a leading ``*/`` or any ``**/`` matches any number of directories (or none);
 * a trailing ``/*`` matches everything below a directory;
-* ``*`` matches within one path component, ``?`` one character, ``[...]`` a set;
-* a pattern that does not start with a wildcard is relative to the directory
-  the rules were compiled in.
+* ``*`` matches within one path component, ``?`` one character except ``/``,
+  ``[...]`` one character of a set (``[^...]`` negated; as in coverage.py,
+  ``!`` is not special);
+* a pattern with a ``/`` that does not start with ``*`` or ``?`` is relative
+  to the directory the rules were compiled in.
 """
 
 from __future__ import annotations
@@ -41,10 +43,14 @@ def compile_glob(pattern: str, cwd: str) -> Glob:
     `cwd` makes a pattern that does not start with a wildcard absolute.
     """
     pattern = pattern.replace("\\", "/")
-    if pattern and pattern[0] not in "*?[" and not os.path.isabs(pattern):
-        pattern = os.path.join(cwd, pattern).replace("\\", "/")
     if "/" not in pattern:
+        # A file name matches in any directory (coverage.py also adds the
+        # name made absolute, which this already matches).
         pattern = "**/" + pattern
+    elif pattern[0] not in "*?":
+        # Made absolute and normalised, as coverage.py's prep_patterns does:
+        # "./src/*" and "src/../lib/*" name directories of `cwd`.
+        pattern = os.path.normpath(os.path.join(cwd, pattern)).replace("\\", "/")
     tokens: list[Token] = []
     pos, n = 0, len(pattern)
     while pos < n:
@@ -68,7 +74,9 @@ def compile_glob(pattern: str, cwd: str) -> Glob:
         elif rest[0] == "[" and "]" in rest[1:]:
             end = rest.index("]", 1)
             body = rest[1:end]
-            negate = body[:1] in ("!", "^")
+            # As in coverage.py (which hands the set to a regex): "^" negates,
+            # "!" is an ordinary member.
+            negate = body[:1] == "^"
             tokens.append(("set", body[1:] if negate else body, "!" if negate else ""))
             pos += end + 1
         else:
@@ -112,7 +120,8 @@ def glob_match(glob: Glob, path: str, ti: int = 0, pi: int = 0) -> bool:
                 return False
             pi += 1
         elif kind == "set":
-            if pi >= len(path) or path[pi] == "/":
+            # A set matches any one character, "/" included (a regex class does).
+            if pi >= len(path):
                 return False
             if _in_set(path[pi], glob[ti][1]) == bool(glob[ti][2]):
                 return False

@@ -712,7 +712,7 @@ def test_rcfile_option(tmp_path: Path) -> None:
     write(tmp_path, {".coveragerc": "[run]\nsource = pkg\n"})  # not read
     doc = measured_with(tmp_path, {}, "--rcfile", "ci/cov.ini")
     assert set(doc["files"]) == {"pkg/__init__.py", "pkg/mod.py"}  # type: ignore[arg-type]
-    assert report(tmp_path, "--rcfile=ci/cov.ini", "--format=total") == "83.3\n"
+    assert report(tmp_path, "--rcfile=ci/cov.ini", "--format=total") == "75.0\n"
     res = mpcov("report", "--rcfile", "nope.ini", cwd=tmp_path)
     assert res.returncode == 1
     assert res.stderr == f"mpcov: Couldn't read config file {tmp_path / 'nope.ini'}: no such file\n"
@@ -725,8 +725,9 @@ def test_command_line_overrides_config(tmp_path: Path) -> None:
     assert set(doc["files"]) == {"main.py", "pkg/__init__.py", "pkg/mod.py"}  # type: ignore[arg-type]
     assert report(tmp_path, "--format=total") == "83.333\n"
     assert report(tmp_path, "--format=total", "--precision=1") == "83.3\n"
-    out = ok(mpcov("debug", "config", "--precision", "1", cwd=tmp_path)).stdout
-    assert "precision: 1  [command line]\n" in out
+    out = ok(mpcov("debug", "config", "--data-file", "other.db", cwd=tmp_path)).stdout
+    assert f"precision: 3  [{tmp_path / '.coveragerc'} [report]]\n" in out
+    assert f"data_file: '{tmp_path / 'other.db'}'  [command line]\n" in out
 
 
 def test_unknown_key_warns(tmp_path: Path) -> None:
@@ -805,7 +806,7 @@ def test_missing_source_at_report_time(tmp_path: Path) -> None:
         "No such file or directory\n"
     )
     assert [line.split()[0] for line in res.stdout.splitlines()] == [
-        "Name", "-" * 29, "main.py", "pkg/__init__.py", "-" * 29, "TOTAL",
+        "Name", "-" * 37, "main.py", "pkg/__init__.py", "-" * 37, "TOTAL",
     ]
 
 
@@ -879,7 +880,7 @@ def fragments(root: Path) -> list[str]:
 def test_erase_removes_data_and_fragments(tmp_path: Path) -> None:
     write(tmp_path, CONFIG_PROJECT)
     ok(mpcov("run", "main.py", cwd=tmp_path))
-    ok(mpcov("run", "--no-combine", "main.py", cwd=tmp_path))
+    ok(mpcov("run", "--append", "--no-combine", "main.py", cwd=tmp_path))
     assert (tmp_path / ".mpcov").exists()
     assert len(fragments(tmp_path)) == 1
     assert ok(mpcov("erase", cwd=tmp_path)).stdout == ""
@@ -945,10 +946,33 @@ def test_debug(tmp_path: Path) -> None:
     assert "config file" not in out
 
 
-def test_report_reads_data_after_program_changed_directory(tmp_path: Path) -> None:
+def test_data_file_is_fixed_when_the_program_changes_directory(tmp_path: Path) -> None:
     write(tmp_path, {
         "main.py": """\
             import os, subprocess, sys
+            os.chdir("sub")
+            subprocess.run([sys.executable, "-c", "import helper; helper.f()"], check=True)
+            """,
+        "sub/helper.py": "import os\ndef f():\n    print(os.path.basename(os.getcwd()))\n",
+    })
+    res = ok(mpcov("run", "main.py", cwd=tmp_path))
+    assert res.stdout == "sub\n"
+    assert report_names(tmp_path) == {"main.py", "sub/helper.py"}
+    assert not (tmp_path / "sub" / ".mpcov").exists()
+    assert not (tmp_path / "sub" / ".mpcov.d").exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="mpcov bug: file names are not normalized: a script run as 'python ../child.py' "
+    "(co_filename '<cwd>/sub/../child.py') is reported as 'sub/../child.py', a second entry "
+    "for the same file; coverage.py canonicalizes names (realpath) and reports 'child.py'",
+)
+def test_file_names_are_normalized(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "main.py": """\
+            import os, subprocess, sys
+            import child
             os.chdir("sub")
             subprocess.run([sys.executable, "../child.py"], check=True)
             """,
@@ -956,9 +980,8 @@ def test_report_reads_data_after_program_changed_directory(tmp_path: Path) -> No
         "sub/keep.txt": "",
     })
     res = ok(mpcov("run", "main.py", cwd=tmp_path))
-    assert res.stdout == "sub\n"
+    assert res.stdout == "tmp\nsub\n".replace("tmp", tmp_path.name)
     assert report_names(tmp_path) == {"main.py", "child.py"}
-    assert not (tmp_path / "sub" / ".mpcov").exists()
 
 
 def test_run_timing_is_reasonable(tmp_path: Path) -> None:

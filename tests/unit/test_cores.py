@@ -1,0 +1,240 @@
+"""The tracer cores, driven in-process: what they record, and that they agree."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mpcov.cores import choose_core, make_core
+
+HAS_MONITORING = sys.version_info >= (3, 12)
+CORES = ["settrace", *(["monitoring"] if HAS_MONITORING else [])]
+
+PROGRAM = textwrap.dedent(
+    """\
+    import threading
+
+    def used(n):
+        total = 0
+        for i in range(n):
+            if i % 2:
+                total += i
+            else:
+                total -= 1
+        return total
+
+    def unused():
+        return "never"
+
+    class Thing:
+        def __init__(self, x):
+            self.x = x
+
+        def method(self):
+            return [v * 2
+                    for v in range(self.x)]
+
+    def gen(n):
+        for i in range(n):
+            yield i
+
+    def in_thread(out):
+        out.append(used(3))
+
+    result = used(5)
+    items = list(gen(3))
+    thing = Thing(2).method()
+    out = []
+    t = threading.Thread(target=in_thread, args=(out,))
+    t.start()
+    t.join()
+    try:
+        raise ValueError("x")
+    except ValueError:
+        caught = True
+    f = lambda: 42
+    answer = f()
+    """
+)
+
+# Lines of PROGRAM that run (1-based), as plain Python reports them through
+# the line events both cores see.
+EXPECTED = {1, 3, 4, 5, 6, 7, 9, 10, 12, 15, 16, 17, 19, 20, 21, 23, 24, 25, 27, 28,
+            30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42}
+
+
+def _record(core_name: str, path: Path, source: str) -> dict[str, set[int]]:
+    """Run `source` (compiled as `path`) under a fresh core; return what it recorded."""
+    notified: list[int] = []
+    target = str(path)
+    core: Any = make_core(core_name, lambda f: f == target, lambda: notified.append(1))
+    code = compile(source, target, "exec")
+    core.start()
+    try:
+        exec(code, {"__name__": "measured"})
+    finally:
+        core.stop()
+    lines, arcs = core.drain()
+    assert arcs == {}
+    assert notified, "the core must call notify() when data becomes pending"
+    return lines
+
+
+@pytest.fixture
+def program(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "prog.py"
+    path.write_text(PROGRAM)
+    yield path
+
+
+@pytest.mark.parametrize("core_name", CORES)
+def test_core_records_exactly_the_executed_lines(core_name: str, program: Path) -> None:
+    """Each core records every line that ran (in all threads) and nothing else."""
+    lines = _record(core_name, program, PROGRAM)
+    assert set(lines) == {str(program)}
+    missing = EXPECTED - lines[str(program)]
+    extra = lines[str(program)] - EXPECTED
+    assert (missing, extra) == (set(), set())
+
+
+@pytest.mark.skipif(not HAS_MONITORING, reason="sys.monitoring needs Python 3.12+")
+def test_both_cores_record_the_same_lines(program: Path) -> None:
+    """settrace and sys.monitoring agree line for line on the same program."""
+    assert _record("settrace", program, PROGRAM) == _record("monitoring", program, PROGRAM)
+
+
+@pytest.mark.parametrize("core_name", CORES)
+def test_unwanted_files_are_not_recorded(core_name: str, tmp_path: Path) -> None:
+    """Code whose file the filter rejects leaves no trace."""
+    path = tmp_path / "other.py"
+    core: Any = make_core(core_name, lambda f: False, lambda: None)
+    core.start()
+    try:
+        exec(compile("x = 1\ny = x + 1\n", str(path), "exec"), {})
+    finally:
+        core.stop()
+    assert core.drain() == ({}, {})
+    assert not core.pending()
+
+
+@pytest.mark.parametrize("core_name", CORES)
+def test_drain_returns_only_new_lines(core_name: str, tmp_path: Path) -> None:
+    """A line is reported once per process: a second drain returns nothing new."""
+    path = tmp_path / "loop.py"
+    src = "def f():\n    return 1\n"
+    target = str(path)
+    core: Any = make_core(core_name, lambda f: f == target, lambda: None)
+    namespace: dict[str, Callable[[], int]] = {}
+    core.start()
+    try:
+        exec(compile(src, target, "exec"), namespace)
+        namespace["f"]()
+        first = core.drain()[0]
+        namespace["f"]()
+        second = core.drain()[0]
+    finally:
+        core.stop()
+    assert first == {target: {1, 2}}
+    assert second == {}
+
+
+def test_choose_core_explains_its_choice() -> None:
+    """`mpcov debug` shows why a core was chosen."""
+    name, why = choose_core(None)
+    assert name == ("monitoring" if HAS_MONITORING else "settrace")
+    assert why
+    assert choose_core("settrace") == ("settrace", "requested")
+    if not HAS_MONITORING:
+        name, why = choose_core("monitoring")
+        assert name == "settrace"
+        assert "3.12" in why
+
+
+@pytest.mark.skipif(not HAS_MONITORING, reason="sys.monitoring needs Python 3.12+")
+def test_monitoring_core_avoids_coverage_py_tool_id() -> None:
+    """coverage.py uses tool id 1; mpcov must pick another one."""
+    from mpcov.cores.monitoring import MonitoringCore
+
+    mon = sys.monitoring
+    already = mon.get_tool(mon.COVERAGE_ID)
+    if already is None:
+        mon.use_tool_id(mon.COVERAGE_ID, "coverage.py (simulated)")
+    core = MonitoringCore(lambda f: False, lambda: None)
+    try:
+        core.start()
+        assert core._tool not in (None, mon.COVERAGE_ID)
+        assert mon.get_tool(core._tool) == "mpcov"
+    finally:
+        core.stop()
+        if already is None:
+            mon.free_tool_id(mon.COVERAGE_ID)
+
+
+@pytest.mark.skipif(not HAS_MONITORING, reason="sys.monitoring needs Python 3.12+")
+def test_monitoring_core_says_which_tools_hold_every_id() -> None:
+    """With no free tool id the error names the tools that hold them."""
+    from mpcov.cores.monitoring import TOOL_IDS, MonitoringCore, NoToolIdError
+
+    mon = sys.monitoring
+    taken = [t for t in TOOL_IDS if mon.get_tool(t) is None]
+    for tool in taken:
+        mon.use_tool_id(tool, f"squatter{tool}")
+    try:
+        with pytest.raises(NoToolIdError, match="no free sys.monitoring tool id.*squatter"):
+            MonitoringCore(lambda f: False, lambda: None).start()
+    finally:
+        for tool in taken:
+            mon.free_tool_id(tool)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("core_name", CORES)
+def test_forked_child_records_its_own_run(core_name: str, tmp_path: Path) -> None:
+    """After fork, the child forgets the parent's data and records what it runs,
+    including lines the parent had already recorded."""
+    path = tmp_path / "forky.py"
+    src = "def f(n):\n    return n + 1\n"
+    target = str(path)
+    core: Any = make_core(core_name, lambda f: f == target, lambda: None)
+    namespace: dict[str, Callable[[int], int]] = {}
+    read_fd, write_fd = os.pipe()
+    core.start()
+    try:
+        exec(compile(src, target, "exec"), namespace)
+        namespace["f"](1)  # the parent runs line 2 before the fork
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            try:
+                core.after_fork_in_child()
+                namespace["f"](2)
+                lines = core.drain()[0].get(target, set())
+                os.write(write_fd, repr(sorted(lines)).encode())
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            child_lines = pipe.read()
+        os.waitpid(pid, 0)
+    finally:
+        core.stop()
+    assert child_lines == "[2]"
+
+
+def test_threads_started_before_tracing_are_left_alone() -> None:
+    """Starting a core does not disturb threads that already run."""
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, args=(5,))
+    worker.start()
+    core: Any = make_core(CORES[-1], lambda f: False, lambda: None)
+    core.start()
+    core.stop()
+    stop.set()
+    worker.join(5)
+    assert not worker.is_alive()
