@@ -109,6 +109,12 @@ def prepare_run(
         ) from None
     run_id = uuid.uuid4().hex
     hooks = hook_dir()
+    if config.branch:
+        # Branch measurement is not built yet: say so instead of labelling
+        # line data as branch data.
+        warn("branch coverage is not available in this version of mpcov; measuring lines only "
+             "(branch-unsupported)")
+        config = config.replace(branch=False)
     manifest = {
         "run_id": run_id,
         "data_file": data_file,
