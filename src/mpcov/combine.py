@@ -60,13 +60,26 @@ def fragment_dir_for(data_file: str) -> str:
 
 
 def list_fragments(directory: str) -> list[str]:
-    """Fragment files in `directory`, oldest first."""
+    """Fragment files in `directory`, oldest first.
+
+    A file that vanishes while the directory is read (a concurrent combine
+    merged it) is not listed.
+    """
+    found: list[tuple[float, str, str]] = []
     try:
-        entries = [e for e in os.scandir(directory) if e.name.endswith(SUFFIX) and e.is_file()]
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if not entry.name.endswith(SUFFIX):
+                    continue
+                try:
+                    if entry.is_file():
+                        found.append((entry.stat().st_mtime, entry.name, entry.path))
+                except FileNotFoundError:
+                    continue
     except FileNotFoundError:
         return []
-    entries.sort(key=lambda e: (e.stat().st_mtime, e.name))
-    return [e.path for e in entries]
+    found.sort()
+    return [path for _mtime, _name, path in found]
 
 
 def process_is_running(info: dict[str, object]) -> bool:
@@ -162,7 +175,11 @@ def _merge_one(
     except FileNotFoundError:
         return False  # a concurrent combine took it
     except (FragmentError, OSError) as exc:
-        _set_aside(path, str(exc), warn, result)
+        if _writer_is_running(path, is_running):
+            # Created but not yet written: its process is between open() and write().
+            result.running += 1
+        else:
+            _set_aside(path, str(exc), warn, result)
         return False
     if frag.end is None and is_running(frag.process):
         result.running += 1
@@ -174,6 +191,21 @@ def _merge_one(
     _store_fragment(store, frag, aliases)
     result.merged += 1
     return True
+
+
+def _writer_is_running(path: str, is_running: Callable[[dict[str, object]], bool]) -> bool:
+    """Is the process that created the (unreadable) fragment `path` still running?
+
+    Its host and pid come from the file name (see ``fragment_name``); the
+    file's modification time stands in for its start time.
+    """
+    host, _, rest = os.path.basename(path)[: -len(SUFFIX)].rpartition(".")
+    host, _, pid = host.rpartition(".")
+    try:
+        info: dict[str, object] = {"host": host, "pid": int(pid), "start": os.stat(path).st_mtime}
+    except (ValueError, OSError):
+        return False
+    return bool(rest) and is_running(info)
 
 
 def _store_fragment(store: Store, frag: Fragment, aliases: PathAliases | None) -> None:

@@ -14,16 +14,32 @@ import re
 from collections.abc import Callable, Sequence
 
 
+# Any number of directories, or none; the fewest that make the rest match, so
+# that the prefix replaced is the outermost one ("*/src" in /a/src/b/src/m.py
+# is /a/src, not /a/src/b/src).
+_ANY_DIRS = r"(?:.*?[/\\])?"
+
+
 def _prefix_regex(pattern: str) -> re.Pattern[str]:
-    """A regex matching `pattern` (a glob) at the start of a path, up to a separator."""
+    """A regex matching `pattern` (a glob) at the start of a path, up to a separator.
+
+    As in coverage.py, a leading ``*/`` and any ``**/`` match any number of
+    directories (or none), and case is ignored: the files may have been
+    measured on a case-insensitive file system.
+    """
     pattern = pattern.rstrip("/\\")
     out = []
     i = 0
     while i < len(pattern):
         c = pattern[i]
-        if pattern.startswith("**", i):
+        stars = len(pattern) - i - len(pattern[i:].lstrip("*"))
+        if stars and (i == 0 or stars > 1) and pattern[i + stars : i + stars + 1] in ("/", "\\"):
+            out.append(_ANY_DIRS)
+            i += stars + 1
+            continue
+        if stars > 1:
             out.append(".*")
-            i += 2
+            i += stars
             continue
         if c == "*":
             out.append(r"[^/\\]*")
@@ -35,8 +51,8 @@ def _prefix_regex(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(c))
         i += 1
     if not pattern.startswith(("*", "/", "\\")) and not re.match(r"[A-Za-z]:", pattern):
-        out.insert(0, r"(?:.*[/\\])?")  # a relative pattern matches at any depth
-    return re.compile("".join(out) + r"(?=[/\\])", re.IGNORECASE if os.name == "nt" else 0)
+        out.insert(0, _ANY_DIRS)  # a relative pattern matches at any depth
+    return re.compile("".join(out) + r"(?=[/\\])", re.IGNORECASE)
 
 
 class PathAliases:
@@ -92,4 +108,5 @@ def relative_name(path: str, cwd: str) -> str:
         rel = os.path.relpath(path, cwd)
     except ValueError:
         return path
-    return path if rel.startswith(os.pardir) else rel
+    outside = rel == os.pardir or rel.startswith(os.pardir + os.sep)
+    return path if outside else rel

@@ -230,8 +230,13 @@ def read_fragment(path: str) -> Fragment:
                 raise FragmentError(f"{path}: first record is not a process record")
             frag = Fragment(path=path, process=rec[1])
         elif kind == "data" and len(rec) == 4:
-            frag.batches.append(Batch(str(rec[1]), dict(rec[2]), dict(rec[3])))
-        elif kind == "end" and len(rec) == 2:
+            try:
+                batch = Batch(str(rec[1]), dict(rec[2]), dict(rec[3]))
+            except (TypeError, ValueError):
+                frag.problem = "malformed data record"
+                break
+            frag.batches.append(batch)
+        elif kind == "end" and len(rec) == 2 and isinstance(rec[1], dict):
             frag.end = rec[1]
         else:
             frag.problem = f"unknown record {kind!r}"

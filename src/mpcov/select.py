@@ -173,7 +173,7 @@ def compile_rules(
         "source": tuple(_dir_prefix(os.path.realpath(os.path.join(cwd, d))) for d in source_dirs),
         "include": tuple(compile_glob(p, cwd) for p in include) if not source_dirs else (),
         "omit": tuple(compile_glob(p, cwd) for p in omit),
-        "never": tuple(os.path.abspath(p) for p in never),
+        "never": tuple(os.path.abspath(os.path.join(cwd, p)) for p in never),
     }
 
 

@@ -84,14 +84,23 @@ class Store:
             )
         try:
             self._db = sqlite3.connect(path, timeout=60)
-            self._init_schema(create)
         except sqlite3.DatabaseError as exc:
-            raise DataError(
-                f"Couldn't use data file {path}: {exc}",
-                hint="it is damaged or not an mpcov data file; 'mpcov erase' removes it",
-            ) from None
+            raise self._unusable(exc) from None
+        try:
+            self._init_schema(create)
+        except (sqlite3.DatabaseError, DataError) as exc:
+            self._db.close()  # not left for the garbage collector (ResourceWarning)
+            if isinstance(exc, DataError):
+                raise
+            raise self._unusable(exc) from None
         self._file_ids: dict[str, int] = {}
         self._context_ids: dict[str, int] = {}
+
+    def _unusable(self, exc: sqlite3.DatabaseError) -> DataError:
+        return DataError(
+            f"Couldn't use data file {self.path}: {exc}",
+            hint="it is damaged or not an mpcov data file; 'mpcov erase' removes it",
+        )
 
     def _init_schema(self, create: bool) -> None:
         db = self._db
@@ -242,17 +251,28 @@ class Store:
             )
 
     def update_from(self, other: Store, map_path: Any = None) -> None:
-        """Merge everything in `other` (another data file) into this one."""
-        self.set_measurement(other.has_arcs())
+        """Merge everything in `other` (another data file) into this one.
+
+        `map_path` rewrites each path (``[paths]`` remapping); paths that map
+        to the same file are merged, and processes already merged are skipped.
+        """
+        if other._has_any_lines():  # an empty file measured nothing either way
+            self.set_measurement(other.has_arcs())
+        remap = map_path or (lambda path: path)
         for proc in other.processes():
             if self.has_process(proc["fragment"]):
                 continue
             pid = self.add_process(proc["fragment"], proc)
-            for context, lines in other.lines_of_process(proc["id"]).items():
-                mapped: dict[str, set[int]] = {}
-                for path, nums in lines.items():
-                    mapped.setdefault(map_path(path) if map_path else path, set()).update(nums)
-                self.add_lines(pid, context, mapped)
+            for context, by_path in other.lines_of_process(proc["id"]).items():
+                lines: dict[str, set[int]] = {}
+                for path, nums in by_path.items():
+                    lines.setdefault(remap(path), set()).update(nums)
+                self.add_lines(pid, context, lines)
+            for context, arcs_by_path in other.arcs_of_process(proc["id"]).items():
+                arcs: dict[str, set[tuple[int, int]]] = {}
+                for path, pairs in arcs_by_path.items():
+                    arcs.setdefault(remap(path), set()).update(pairs)
+                self.add_arcs(pid, context, arcs)
 
     # -- reading -------------------------------------------------------------
 
@@ -285,6 +305,15 @@ class Store:
             p: bits_to_lines(v.to_bytes((v.bit_length() + 7) // 8, "little"))
             for p, v in values.items()
         }
+
+    def arcs(self, path: str) -> set[tuple[int, int]]:
+        """Executed arcs of `path`, over every process and context."""
+        rows = self._db.execute(
+            "SELECT DISTINCT fromno, tono FROM arc JOIN file ON file.id = arc.file_id"
+            " WHERE file.path=?",
+            (path,),
+        )
+        return {(a, b) for a, b in rows}
 
     def line_contexts(self, path: str) -> dict[int, list[str]]:
         """For each executed line: labels of the processes (and tests) that ran it."""
@@ -335,6 +364,18 @@ class Store:
             (process_id,),
         ):
             out.setdefault(context, {})[path] = bits_to_lines(bits)
+        return out
+
+    def arcs_of_process(self, process_id: int) -> dict[str, dict[str, set[tuple[int, int]]]]:
+        """Context -> path -> arcs, for one process."""
+        out: dict[str, dict[str, set[tuple[int, int]]]] = {}
+        for path, context, a, b in self._db.execute(
+            "SELECT file.path, context.name, fromno, tono FROM arc"
+            " JOIN file ON file.id = arc.file_id"
+            " JOIN context ON context.id = arc.context_id WHERE process_id=?",
+            (process_id,),
+        ):
+            out.setdefault(context, {}).setdefault(path, set()).add((a, b))
         return out
 
 

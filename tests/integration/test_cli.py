@@ -680,31 +680,40 @@ def measured_with(root: Path, files: dict[str, str], *run_args: str) -> dict[str
 
 
 @pytest.mark.parametrize(
-    ("name", "text"),
+    ("name", "text", "section"),
     [
-        ("pyproject.toml", '[tool.mpcov.run]\nsource = ["pkg"]\nbranch = true\n'),
-        ("pyproject.toml", '[tool.coverage.run]\nsource = ["pkg"]\nbranch = true\n'),
-        (".coveragerc", "[run]\nsource = pkg\nbranch = True\n"),
-        ("setup.cfg", "[coverage:run]\nsource = pkg\nbranch = yes\n"),
-        ("tox.ini", "[coverage:run]\nsource =\n    pkg\nbranch = on\n"),
+        ("pyproject.toml", '[tool.mpcov.run]\nsource = ["pkg"]\nbranch = true\n',
+         "tool.mpcov.run"),
+        ("pyproject.toml", '[tool.coverage.run]\nsource = ["pkg"]\nbranch = true\n',
+         "tool.coverage.run"),
+        (".coveragerc", "[run]\nsource = pkg\nbranch = True\n", "run"),
+        ("setup.cfg", "[coverage:run]\nsource = pkg\nbranch = yes\n", "coverage:run"),
+        ("tox.ini", "[coverage:run]\nsource =\n    pkg\nbranch = on\n", "coverage:run"),
     ],
     ids=["tool.mpcov", "tool.coverage", "coveragerc", "setup.cfg", "tox.ini"],
 )
-def test_config_files(tmp_path: Path, name: str, text: str) -> None:
-    doc = measured_with(tmp_path, {name: text})
-    assert doc["meta"]["branch_coverage"] is True  # type: ignore[index]
-    assert set(doc["files"]) == {"pkg/__init__.py", "pkg/mod.py"}  # type: ignore[arg-type]
+def test_config_files(tmp_path: Path, name: str, text: str, section: str) -> None:
+    write(tmp_path, {**CONFIG_PROJECT, name: text})
     out = ok(mpcov("debug", "config", cwd=tmp_path)).stdout
+    origin = f"[{tmp_path / name} [{section}]]"
     assert f"config file: {tmp_path / name}\n" in out
+    assert f"branch: True  {origin}\n" in out
+    assert f"source: ('{tmp_path / 'pkg'}',)  {origin}\n" in out
+    # What the settings do (branch measurement is not built yet: it only warns).
+    res = mpcov("run", "main.py", cwd=tmp_path)
+    assert res.returncode == 0
+    assert "Traceback" not in res.stderr
+    assert report_names(tmp_path) == {"pkg/__init__.py", "pkg/mod.py"}
 
 
 def test_tool_mpcov_wins_over_tool_coverage(tmp_path: Path) -> None:
     doc = measured_with(tmp_path, {
         "pyproject.toml": '[tool.mpcov.run]\nsource = ["pkg"]\n'
-                          '[tool.coverage.run]\nbranch = true\nomit = ["*/mod.py"]\n',
+                          '[tool.coverage.run]\nomit = ["*/mod.py"]\n'
+                          '[tool.coverage.report]\nprecision = 2\n',
     })
-    assert doc["meta"]["branch_coverage"] is False  # type: ignore[index]
     assert set(doc["files"]) == {"pkg/__init__.py", "pkg/mod.py"}  # type: ignore[arg-type]
+    assert report(tmp_path, "--format=total") == "75\n"
 
 
 def test_rcfile_option(tmp_path: Path) -> None:
@@ -719,12 +728,18 @@ def test_rcfile_option(tmp_path: Path) -> None:
 
 
 def test_command_line_overrides_config(tmp_path: Path) -> None:
-    files = {".coveragerc": "[run]\nsource = pkg\nbranch = false\n[report]\nprecision = 3\n"}
-    doc = measured_with(tmp_path, files, "--source", ".", "--branch")
-    assert doc["meta"]["branch_coverage"] is True  # type: ignore[index]
+    files = {".coveragerc": "[run]\nsource = pkg\n[report]\nprecision = 3\nshow_missing = true\n"}
+    doc = measured_with(tmp_path, files, "--source", ".")
     assert set(doc["files"]) == {"main.py", "pkg/__init__.py", "pkg/mod.py"}  # type: ignore[arg-type]
     assert report(tmp_path, "--format=total") == "83.333\n"
     assert report(tmp_path, "--format=total", "--precision=1") == "83.3\n"
+    assert report(tmp_path, "--include=*/mod.py") == table("""
+        Name         Stmts   Miss    Cover   Missing
+        --------------------------------------------
+        pkg/mod.py       4      1  75.000%   4
+        --------------------------------------------
+        TOTAL            4      1  75.000%
+        """)
     out = ok(mpcov("debug", "config", "--data-file", "other.db", cwd=tmp_path)).stdout
     assert f"precision: 3  [{tmp_path / '.coveragerc'} [report]]\n" in out
     assert f"data_file: '{tmp_path / 'other.db'}'  [command line]\n" in out
@@ -926,14 +941,14 @@ def test_append_adds_to_previous_run(tmp_path: Path) -> None:
 
 
 def test_debug(tmp_path: Path) -> None:
-    write(tmp_path, {**CONFIG_PROJECT, ".coveragerc": "[run]\nbranch = true\n"})
+    write(tmp_path, {**CONFIG_PROJECT, ".coveragerc": "[run]\nomit = */mod.py\n"})
     ok(mpcov("run", "main.py", cwd=tmp_path))
     out = ok(mpcov("debug", cwd=tmp_path)).stdout
     sections = [line.split()[1] for line in out.splitlines() if line.startswith("-- ")]
     assert sections == ["sys", "config", "data"]
     assert f"mpcov: {mpcov_package.__version__} at " in out
     assert f"config file: {tmp_path / '.coveragerc'}\n" in out
-    assert f"branch: True  [{tmp_path / '.coveragerc'} [run]]\n" in out
+    assert f"omit: ('*/mod.py',)  [{tmp_path / '.coveragerc'} [run]]\n" in out
     core_line = next(line for line in out.splitlines() if line.strip().startswith("core:"))
     expected_core = "monitoring" if sys.version_info >= (3, 12) else "settrace"
     assert core_line.split(":", 1)[1].strip().startswith(f"{expected_core}: ")
