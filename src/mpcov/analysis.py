@@ -19,6 +19,7 @@ import os
 import re
 import threading
 import tokenize
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import CodeType
@@ -79,8 +80,7 @@ def analyze_source(source: str, path: str, exclude: Sequence[str] = DEFAULT_EXCL
     """Analyse Python `source`; `path` is used in messages and as the code's file name."""
     text = _normalize(source)
     try:
-        tree = ast.parse(text, path)
-        code = compile(tree, path, "exec", dont_inherit=True)
+        tree, code = _compile(text, path)
         logical = list(_logical_lines(text))
     except (SyntaxError, ValueError, tokenize.TokenError) as err:
         raise NotPythonError(_parse_message(path, err)) from err
@@ -166,6 +166,19 @@ def _normalize(source: str) -> str:
     if text and not text.endswith("\n"):
         text += "\n"
     return text
+
+
+def _compile(text: str, path: str) -> tuple[ast.Module, CodeType]:
+    """The AST and the code object of `text`."""
+    # Syntax warnings (invalid escapes, `x is 1`...) were the user's to see when
+    # the code ran; repeating them at report time is noise (or an error, under
+    # `-W error`).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = ast.parse(text, path)
+        # dont_inherit: this module's `from __future__ import annotations` must
+        # not change how the measured code compiles.
+        return tree, compile(tree, path, "exec", dont_inherit=True)
 
 
 def _parse_message(path: str, err: Exception) -> str:

@@ -13,7 +13,6 @@ import os
 import re
 from collections.abc import Callable, Sequence
 
-
 # Any number of directories, or none; the fewest that make the rest match, so
 # that the prefix replaced is the outermost one ("*/src" in /a/src/b/src/m.py
 # is /a/src, not /a/src/b/src).

@@ -40,7 +40,8 @@ _ONE = ("one",)  # one character except "/"
 def compile_glob(pattern: str, cwd: str) -> Glob:
     """Compile one file pattern (coverage.py syntax) into tokens.
 
-    `cwd` makes a pattern that does not start with a wildcard absolute.
+    `cwd` makes absolute a pattern that has a ``/`` and does not start with
+    ``*`` or ``?`` (coverage.py's ``prep_patterns`` does the same).
     """
     pattern = pattern.replace("\\", "/")
     if "/" not in pattern:

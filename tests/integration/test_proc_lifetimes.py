@@ -103,7 +103,7 @@ def test_detached_child_combined_later(tmp_path: Path) -> None:
 
             child = subprocess.Popen(  # hit
                 [sys.executable, "detached.py"], start_new_session=True,
-                stdout=subprocess.PIPE, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             )
             print("detached child", child.stdout.readline().strip())  # hit
         """,
@@ -124,8 +124,9 @@ def test_detached_child_combined_later(tmp_path: Path) -> None:
                 f.write(str(os.getpid()))  # hit
             print("started", flush=True)  # hit
             sys.stdout = open(os.devnull, "w")  # hit
+            went_on = wait_for("go")  # hit
             with open("went-on.txt", "w") as f:  # hit
-                f.write(str(wait_for("go")))  # hit
+                f.write(str(went_on))  # hit
         """,
     })
     res = measure(tmp_path)
@@ -137,6 +138,9 @@ def test_detached_child_combined_later(tmp_path: Path) -> None:
     ), res.stderr
     assert sorted(json_report(tmp_path)) == ["main.py"]  # the child's data is not in yet
 
+    # (The child's stdout and stderr do not hold the test's pipes open: it
+    # is still waiting for "go" here.)
+    assert not (tmp_path / "went-on.txt").exists()
     pid = int((tmp_path / "detached.pid").read_text())
     (tmp_path / "go").touch()
 

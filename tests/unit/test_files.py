@@ -112,7 +112,7 @@ def test_relative_pattern_matches_at_any_depth_outermost_first() -> None:
 
 
 def test_local_files_stay_where_they_are() -> None:
-    """Paths already under the local location are left alone, even when nested dirs repeat its name."""
+    """Local paths stay as they are, even when a nested directory repeats the name."""
     aliases = _aliases("src", "*/src", cwd="/home/me/proj")
     for path in ("/home/me/proj/src/m.py", "/home/me/proj/src/pkg/src/m.py"):
         assert aliases.map(path) == path

@@ -42,8 +42,11 @@ PROCESS: dict[str, Any] = {
     "branch": True,
 }
 
+Written = tuple[str, dict[str, set[int]], dict[str, set[tuple[int, int]]]]
+Read = tuple[str, dict[str, tuple[int, ...]], dict[str, tuple[tuple[int, int], ...]]]
+
 # What the writer is given, batch by batch: (context, lines, arcs).
-BATCHES: list[tuple[str, dict[str, set[int]], dict[str, set[tuple[int, int]]]]] = [
+BATCHES: list[Written] = [
     ("", {"/src/a.py": {1, 2, 3}, "/src/b.py": {10}}, {"/src/a.py": {(-1, 1), (1, 2), (3, -1)}}),
     ("test_one", {"/src/a.py": {5, 6}}, {}),
     ("", {"/src/c.py": {100_000, 7}}, {"/src/c.py": {(7, 100_000)}}),
@@ -51,7 +54,8 @@ BATCHES: list[tuple[str, dict[str, set[int]], dict[str, set[tuple[int, int]]]]] 
 ]
 
 
-def _expected(batch: tuple[str, dict[str, set[int]], dict[str, set[tuple[int, int]]]]) -> tuple:
+def _expected(batch: Written) -> Read:
+    """What the reader gives back for a batch written as `batch`."""
     context, lines, arcs = batch
     return (
         context,
@@ -60,7 +64,7 @@ def _expected(batch: tuple[str, dict[str, set[int]], dict[str, set[tuple[int, in
     )
 
 
-def _as_tuple(batch: Batch) -> tuple:
+def _as_tuple(batch: Batch) -> Read:
     return (batch.context, batch.lines, batch.arcs)
 
 
@@ -125,7 +129,11 @@ def test_process_record_only(tmp_path: Path) -> None:
     writer.write_end("signal", -15, 5.0)
     writer.close()
     frag = read_fragment(writer.path)
-    assert (frag.batches, frag.end, frag.problem) == ([], {"how": "signal", "status": -15, "end": 5.0}, None)
+    assert (frag.batches, frag.end, frag.problem) == (
+        [],
+        {"how": "signal", "status": -15, "end": 5.0},
+        None,
+    )
 
 
 def test_records_are_marshal_format_4_with_length_and_crc() -> None:
@@ -165,7 +173,7 @@ def test_truncation_at_every_byte(tmp_path: Path) -> None:
             elif str(cut_path) not in str(exc):
                 failures.append(f"{size}: message does not name the file: {exc}")
             continue
-        except Exception as exc:  # noqa: BLE001 - any other kind is the failure reported
+        except Exception as exc:
             failures.append(f"{size}: {type(exc).__name__}: {exc}")
             continue
         if size < process_end:
@@ -199,7 +207,7 @@ def test_header_only_or_less_is_not_a_fragment(tmp_path: Path, size: int) -> Non
 
 
 def test_flipped_byte_in_a_batch_keeps_earlier_batches(tmp_path: Path) -> None:
-    """A corrupted batch (any byte of its frame or body) stops reading there, keeping what came before."""
+    """A corrupted batch (any byte of frame or body) ends reading there; earlier ones are kept."""
     path, ends = _write_fragment(tmp_path)
     data = Path(path).read_bytes()
     start, stop = ends[0], ends[1]  # the second batch
@@ -295,7 +303,7 @@ def test_unknown_record_keeps_what_came_before(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("payload", [["data"], (), "text", 12, None])
-def test_malformed_record_keeps_what_came_before(tmp_path: Path, payload: object) -> None:
+def test_malformed_record_keeps_what_came_before(tmp_path: Path, payload: Any) -> None:
     """A well-framed record that is not a non-empty tuple is damage, not a crash."""
     path = _raw_fragment(
         tmp_path,
@@ -383,7 +391,7 @@ def test_fragment_module_imports_nothing_costly() -> None:
     import ast
 
     tree = ast.parse(Path(fragment.__file__).read_text())
-    imported = set()
+    imported: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import marshal
 import os
-import sys
 from pathlib import Path
 
 import pytest
-from coverage.files import GlobMatcher
-from coverage.inorout import prep_patterns
+from coverage.files import GlobMatcher, prep_patterns
 
 import mpcov
 from mpcov import select
@@ -188,9 +186,7 @@ def test_glob_agrees_with_coverage_py(
     assert disagreements == []
 
 
-def test_the_table_exercises_both_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_table_exercises_both_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each pattern matches some paths of the table and misses others: the comparison bites."""
     cwd = _real_cwd(tmp_path, monkeypatch)
     always_or_never = []
@@ -300,7 +296,9 @@ def test_mpcov_itself_is_never_measured(tmp_path: Path) -> None:
     own = os.path.join(os.path.dirname(mpcov.__file__), "store.py")
     assert not FileFilter(compile_rules(cwd=str(tmp_path))).wanted(own)
     assert not FileFilter(compile_rules(cwd=str(tmp_path), include=["*"])).wanted(own)
-    assert not FileFilter(compile_rules(cwd=str(tmp_path), source_dirs=[own.rsplit("/", 2)[0]])).wanted(own)
+    assert not FileFilter(
+        compile_rules(cwd=str(tmp_path), source_dirs=[own.rsplit("/", 2)[0]])
+    ).wanted(own)
 
 
 def test_mpcov_dir_can_be_given(tmp_path: Path) -> None:
@@ -481,11 +479,10 @@ def test_select_imports_nothing_costly() -> None:
     import ast
 
     tree = ast.parse(source)
-    imported = set()
+    imported: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
             imported.add(node.module or "")
     assert imported <= {"os", "sys"}, imported
-    assert sys.modules["mpcov.select"] is select

@@ -22,7 +22,13 @@ from mpcov.store import SCHEMA_VERSION, Store, bits_to_lines, lines_to_bits, pro
 
 
 def _info(pid: int, *argv: str, start: float = 0.0, **more: Any) -> dict[str, Any]:
-    return {"host": "h", "pid": pid, "argv": list(argv) or ["python", f"p{pid}.py"], "start": start, **more}
+    return {
+        "host": "h",
+        "pid": pid,
+        "argv": list(argv) or ["python", f"p{pid}.py"],
+        "start": start,
+        **more,
+    }
 
 
 @pytest.fixture
@@ -46,7 +52,16 @@ def test_bitmap_round_trip_on_random_sets() -> None:
 
 @pytest.mark.parametrize(
     "lines",
-    [set(), {1}, {7}, {8}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, {255, 256, 257}, {10**6}, set(range(1, 500))],
+    [
+        set(),
+        {1},
+        {7},
+        {8},
+        {1, 2, 3, 4, 5, 6, 7, 8, 9},
+        {255, 256, 257},
+        {10**6},
+        set(range(1, 500)),
+    ],
 )
 def test_bitmap_round_trip_edges(lines: set[int]) -> None:
     """Byte boundaries and very large line numbers survive encoding."""
@@ -77,7 +92,10 @@ def test_lines_per_process_and_context_and_their_union(store: Store) -> None:
     assert store.lines("/b.py") == {5}
     assert store.lines("/nowhere.py") == set()
     assert store.all_lines() == {"/a.py": {1, 2, 3, 40}, "/b.py": {5}, "/c.py": set()}
-    assert store.lines_of_process(p1) == {"": {"/a.py": {1, 2}, "/b.py": {5}}, "test_x": {"/a.py": {3}}}
+    assert store.lines_of_process(p1) == {
+        "": {"/a.py": {1, 2}, "/b.py": {5}},
+        "test_x": {"/a.py": {3}},
+    }
     assert store.lines_of_process(p2) == {"": {"/a.py": {2, 40}, "/c.py": set()}}
 
 
@@ -143,9 +161,22 @@ def test_processes_keep_their_record_in_start_order(store: Store) -> None:
     store.add_process(
         "late.frag",
         _info(
-            20, "python", "-c", "pass", start=200.0, ppid=10, parent_fragment="early.frag",
-            cwd="/w", python="/usr/bin/python3", version="3.12.1", core="monitoring",
-            run_id="r1", end=201.5, end_how="exit", exit_status=3, problem=None,
+            20,
+            "python",
+            "-c",
+            "pass",
+            start=200.0,
+            ppid=10,
+            parent_fragment="early.frag",
+            cwd="/w",
+            python="/usr/bin/python3",
+            version="3.12.1",
+            core="monitoring",
+            run_id="r1",
+            end=201.5,
+            end_how="exit",
+            exit_status=3,
+            problem=None,
         ),
     )
     store.add_process("early.frag", _info(10, "pytest", start=100.0))
@@ -155,10 +186,17 @@ def test_processes_keep_their_record_in_start_order(store: Store) -> None:
     assert late["argv"] == ["python", "-c", "pass"]
     assert (late["pid"], late["ppid"], late["parent_fragment"]) == (20, 10, "early.frag")
     assert (late["cwd"], late["python"], late["version"], late["core"]) == (
-        "/w", "/usr/bin/python3", "3.12.1", "monitoring",
+        "/w",
+        "/usr/bin/python3",
+        "3.12.1",
+        "monitoring",
     )
     assert (late["run_id"], late["start"], late["end"], late["end_how"], late["exit_status"]) == (
-        "r1", 200.0, 201.5, "exit", 3,
+        "r1",
+        200.0,
+        201.5,
+        "exit",
+        3,
     )
     assert procs[0]["exit_status"] is None
 
@@ -298,7 +336,9 @@ def test_update_from_twice_doubles_nothing(store: Store, tmp_path: Path) -> None
         with Store(path) as other:
             store.update_from(other)
     assert len(store.processes()) == 2
-    assert store.process_line_counts() == {p["id"]: n for p, n in zip(store.processes(), (4, 1), strict=True)}
+    assert store.process_line_counts() == {
+        p["id"]: n for p, n in zip(store.processes(), (4, 1), strict=True)
+    }
 
 
 def test_update_from_remaps_and_merges_paths(store: Store, tmp_path: Path) -> None:
@@ -314,7 +354,10 @@ def test_update_from_mismatched_kind_is_refused(store: Store, tmp_path: Path) ->
     """A line-data file cannot be merged into branch data."""
     with Store(_other(tmp_path, "branchy", branch=True)) as other:
         store.update_from(other)
-    with Store(_other(tmp_path, "liney", branch=False)) as other, pytest.raises(BranchMismatchError):
+    with (
+        Store(_other(tmp_path, "liney", branch=False)) as other,
+        pytest.raises(BranchMismatchError),
+    ):
         store.update_from(other)
 
 
@@ -366,8 +409,9 @@ def test_foreign_sqlite_file_is_a_data_error(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE t (x)")
     db.close()
-    with pytest.raises(DataError, match=f"{path} is not an mpcov data file"):
+    with pytest.raises(DataError) as info:
         Store(str(path))
+    assert info.value.message == f"{path} is not an mpcov data file"
     _no_unclosed_connection_warning()
 
 
@@ -407,5 +451,6 @@ def test_empty_file_is_refused_unless_creating(tmp_path: Path) -> None:
 def test_unwritable_location_is_a_data_error(tmp_path: Path) -> None:
     """A data file in a directory that does not exist is reported by name."""
     path = tmp_path / "no" / "such" / "dir" / ".mpcov"
-    with pytest.raises(DataError, match="Couldn't use data file .*/no/such/dir/.mpcov"):
+    with pytest.raises(DataError) as info:
         Store(str(path), create=True)
+    assert info.value.message.startswith(f"Couldn't use data file {path}: ")
