@@ -17,12 +17,11 @@ import ast
 import io
 import os
 import re
-import threading
 import tokenize
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from types import CodeType
+from types import CodeType, MappingProxyType
 
 from mpcov.errors import ConfigError, NoSourceError, NotPythonError
 
@@ -92,7 +91,7 @@ def analyze_source(source: str, path: str, exclude: Sequence[str] = DEFAULT_EXCL
     docstrings = _exclude_from_tree(tree, excluded, raw_statements)
     ignore = excluded | docstrings
     statements = {multiline.get(line, line) for line in raw_statements - ignore} - ignore
-    return Analysis(path, frozenset(statements), frozenset(excluded), multiline)
+    return Analysis(path, frozenset(statements), frozenset(excluded), MappingProxyType(multiline))
 
 
 def analyze_file(path: str, exclude: Sequence[str] = DEFAULT_EXCLUDE) -> Analysis:
@@ -123,12 +122,11 @@ class AnalysisCache:
     """Analyses files once each, however many processes' data a report combines.
 
     An entry is keyed by path, modification time, size and exclusion regexes,
-    so an edited file is analysed again. Safe to share between threads.
+    so an edited file is analysed again.
     """
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, int, int, tuple[str, ...]], Analysis] = {}
-        self._lock = threading.Lock()
 
     def analyze(self, path: str, exclude: Sequence[str] = DEFAULT_EXCLUDE) -> Analysis:
         """The analysis of `path`, computed now or remembered from before."""
@@ -139,21 +137,16 @@ class AnalysisCache:
                 f"No source for measured file '{path}': {err.strerror or err}"
             ) from err
         key = (path, st.st_mtime_ns, st.st_size, tuple(exclude))
-        with self._lock:
-            cached = self._entries.get(key)
-        if cached is None:
-            cached = analyze_file(path, exclude)
-            with self._lock:
-                self._entries[key] = cached
-        return cached
+        if key not in self._entries:
+            self._entries[key] = analyze_file(path, exclude)
+        return self._entries[key]
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def clear(self) -> None:
         """Forget every analysis."""
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
 
 
 def _normalize(source: str) -> str:
