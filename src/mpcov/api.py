@@ -8,7 +8,9 @@ measurement, combining, and turning the data file into results.
 from __future__ import annotations
 
 import datetime
+import glob
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -25,7 +27,7 @@ from mpcov.combine import CombineResult, combine, fragment_dir_for, wait_for_run
 from mpcov.config import Config
 from mpcov.errors import MpcovError, NoDataError
 from mpcov.files import PathAliases
-from mpcov.manifest import ENV_VAR, write_manifest
+from mpcov.manifest import ENV_VAR, ManifestError, read_manifest, write_manifest
 from mpcov.results import FileResult, build_results
 from mpcov.select import compile_glob, compile_rules, glob_match_any
 from mpcov.store import Store
@@ -45,9 +47,14 @@ def hook_dir() -> str | None:
     return None
 
 
-def resolve_source(config: Config, cwd: str, warn: Warn) -> list[str]:
-    """Directories to measure, from `source` (dirs or packages) and `source_pkgs`."""
+def resolve_source(config: Config, cwd: str) -> tuple[list[str], list[str]]:
+    """Where `source` and `source_pkgs` point: (directories, package names not found).
+
+    A package that cannot be imported now may still be importable by the
+    program (it may extend ``sys.path`` itself): it is measured by name.
+    """
     dirs: list[str] = []
+    names: list[str] = []
     for entry in (*config.source, *config.source_pkgs):
         path = os.path.join(cwd, entry)
         if entry not in config.source_pkgs and os.path.isdir(path):
@@ -56,10 +63,11 @@ def resolve_source(config: Config, cwd: str, warn: Warn) -> list[str]:
         found = _package_dir(entry, cwd)
         if found:
             dirs.append(found)
+        elif all(part.isidentifier() for part in entry.split(".")):
+            names.append(entry)
         else:
-            warn(f"source '{entry}' is neither a directory nor an importable package here "
-                 "(module-not-found)")
-    return dirs
+            raise MpcovError(f"source '{entry}' is neither a directory nor a package name")
+    return dirs, names
 
 
 def _package_dir(name: str, cwd: str) -> str | None:
@@ -115,13 +123,17 @@ def prepare_run(
         warn("branch coverage is not available in this version of mpcov; measuring lines only "
              "(branch-unsupported)")
         config = config.replace(branch=False)
+    source_dirs, source_names = resolve_source(config, cwd)
     manifest = {
         "run_id": run_id,
         "data_file": data_file,
         "fragment_dir": fragment_dir,
+        "source_dirs": source_dirs,
+        "source_names": source_names,
         "rules": compile_rules(
             cwd=cwd,
-            source_dirs=resolve_source(config, cwd, warn),
+            source_dirs=source_dirs,
+            source_names=source_names,
             include=config.include,
             omit=config.omit,
             never=[hooks] if hooks else [],
@@ -157,6 +169,9 @@ def erase(config: Config, cwd: str) -> None:
             os.remove(path)
         except FileNotFoundError:
             pass
+        except OSError as exc:
+            raise MpcovError(f"Couldn't erase {path}: {exc.strerror}",
+                             hint="set [run] data_file to a writable location") from None
     shutil.rmtree(fragment_dir_for(data_file), ignore_errors=True)
 
 
@@ -230,7 +245,7 @@ def combine_data(
         else:
             raise NoDataError(f"Couldn't combine from non-existent path '{entry}'")
     aliases = PathAliases(config.paths, cwd=cwd)
-    return combine(
+    result = combine(
         data_file,
         fragment_dirs=fragment_dirs,
         data_files=data_files,
@@ -238,6 +253,29 @@ def combine_data(
         keep=keep,
         warn=warn,
     )
+    _remember_source(data_file, fragment_dirs[0])
+    return result
+
+
+def _remember_source(data_file: str, fragment_dir: str) -> None:
+    """Keep the runs' `source` settings in the data file, so a later report lists
+    never-executed source files even when `source` was given on the command line."""
+    dirs: set[str] = set()
+    names: set[str] = set()
+    for entry in glob.glob(os.path.join(glob.escape(fragment_dir), "run-*.manifest")):
+        try:
+            manifest = read_manifest(entry)
+        except ManifestError:
+            continue
+        dirs.update(manifest.get("source_dirs") or ())
+        names.update(manifest.get("source_names") or ())
+    if not (dirs or names) or not os.path.exists(data_file):
+        return
+    with Store(data_file) as store, store.transaction():
+        dirs.update(json.loads(store.get_meta("source_dirs") or "[]"))
+        names.update(json.loads(store.get_meta("source_names") or "[]"))
+        store.set_meta("source_dirs", json.dumps(sorted(dirs)))
+        store.set_meta("source_names", json.dumps(sorted(names)))
 
 
 def wait_for_processes(config: Config, cwd: str) -> int:
@@ -261,12 +299,31 @@ def _file_selector(config: Config, cwd: str) -> Callable[[str], bool]:
     return wanted
 
 
-def _unexecuted_files(config: Config, cwd: str, measured: set[str]) -> Iterator[str]:
-    """Python files under `source` directories that never ran (coverage.py
+def _source_dirs(config: Config, cwd: str, store: Store, measured: set[str]) -> list[str]:
+    """The source directories of the data: from the configuration, else those
+    the runs recorded; packages measured by name are found from measured files."""
+    if config.source or config.source_pkgs:
+        dirs, names = resolve_source(config, cwd)
+    else:
+        dirs = json.loads(store.get_meta("source_dirs") or "[]")
+        names = json.loads(store.get_meta("source_names") or "[]")
+    for name in names:
+        segment = os.sep + os.sep.join(name.split(".")) + os.sep
+        for path in measured:
+            at = path.find(segment)
+            if at >= 0:
+                dirs.append(path[: at + len(segment) - 1])
+                break
+    return sorted(set(dirs))
+
+
+def _unexecuted_files(config: Config, cwd: str, dirs: list[str], measured: set[str]
+                      ) -> Iterator[str]:
+    """Python files under source directories that never ran (coverage.py
     reports them as entirely missing)."""
     rules = compile_rules(cwd=cwd, omit=config.omit)
     omit = rules["omit"]
-    for top in resolve_source(config, cwd, lambda _msg: None):
+    for top in (os.path.realpath(d) for d in dirs):
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = sorted(d for d in dirnames if _importable_dir(dirpath, d))
             for name in sorted(filenames):
@@ -305,7 +362,9 @@ def load_results(
             analyze=analyze,
             cwd=cwd,
             include_file=_file_selector(config, cwd),
-            unexecuted_files=list(_unexecuted_files(config, cwd, measured)),
+            unexecuted_files=list(
+                _unexecuted_files(config, cwd, _source_dirs(config, cwd, store, measured), measured)
+            ),
             ignore_errors=config.ignore_errors,
             warn=warn,
             with_contexts=with_contexts,

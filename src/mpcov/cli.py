@@ -185,9 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_run(ns: argparse.Namespace, config: Config, cwd: str) -> int:
     if not ns.module and not os.path.exists(os.path.join(cwd, ns.target)):
         raise MpcovError(f"No file to run: '{ns.target}'")
-    if not ns.append:
-        api.erase(config, cwd)
     try:
+        if not ns.append:
+            api.erase(config, cwd)
         prepared = api.prepare_run(config, cwd=cwd, environ=os.environ, warn=_warn)
     except MpcovError as exc:
         # Measurement failing must not stop the program: run it unmeasured.

@@ -208,8 +208,19 @@ def _writer_is_running(path: str, is_running: Callable[[dict[str, object]], bool
     return bool(rest) and is_running(info)
 
 
+def _canonical(path: str, cwd: str, cache: dict[str, str]) -> str:
+    """The absolute, normalised, symlink-free form of a measured path (as
+    coverage.py reports it); relative names are relative to the process's cwd."""
+    found = cache.get(path)
+    if found is None:
+        found = cache[path] = os.path.realpath(os.path.join(cwd, path))
+    return found
+
+
 def _store_fragment(store: Store, frag: Fragment, aliases: PathAliases | None) -> None:
     info = dict(frag.process)
+    cwd = str(info.get("cwd") or "/")
+    seen: dict[str, str] = {}
     end = frag.end or {}
     info["end"] = end.get("end")
     info["end_how"] = end.get("how") or ("unknown" if not frag.problem else "damaged")
@@ -222,15 +233,27 @@ def _store_fragment(store: Store, frag: Fragment, aliases: PathAliases | None) -
     for batch in frag.batches:
         ctx_lines = lines.setdefault(batch.context, {})
         for path, nums in batch.lines.items():
-            ctx_lines.setdefault(aliases.map(path) if aliases else path, set()).update(nums)
+            ctx_lines.setdefault(_local_path(path, cwd, aliases, seen), set()).update(nums)
         ctx_arcs = arcs.setdefault(batch.context, {})
         for path, pairs in batch.arcs.items():
-            ctx_arcs.setdefault(aliases.map(path) if aliases else path, set()).update(pairs)
+            ctx_arcs.setdefault(_local_path(path, cwd, aliases, seen), set()).update(pairs)
     for context, by_path in lines.items():
         store.add_lines(process_id, context, by_path)
     for context, arc_paths in arcs.items():
         if arc_paths:
             store.add_arcs(process_id, context, arc_paths)
+
+
+def _local_path(
+    path: str, cwd: str, aliases: PathAliases | None, seen: dict[str, str]
+) -> str:
+    if aliases:
+        mapped = aliases.map(path)
+        if mapped != path:
+            return mapped
+    if os.path.isabs(path) or os.path.exists(cwd):
+        return _canonical(path, cwd, seen)
+    return path
 
 
 def _combine_data_file(

@@ -162,17 +162,30 @@ def compile_rules(
     include: Sequence[str] = (),
     omit: Sequence[str] = (),
     never: Sequence[str] = (),
+    source_names: Sequence[str] = (),
 ) -> Rules:
     """Compile file-selection settings into the plain data children receive.
 
     `source_dirs` are directories (already resolved from package names);
     with any of them, only files under them are measured and `include` is
-    ignored, as in coverage.py. Files under `never` directories (mpcov's
-    own hook) are not measured whatever the other rules say.
+    ignored, as in coverage.py. `source_names` are packages or modules that
+    could not be located when the run started (a program may put them on
+    ``sys.path`` itself): files whose path ends in that package or module
+    (``.../a/b/...`` or ``.../a/b.py`` for ``a.b``) count as source too.
+    Files under `never` directories (mpcov's own hook) are not measured
+    whatever the other rules say.
     """
+    sep = os.sep
+    fragments: list[str] = []
+    for name in source_names:
+        parts = sep.join(name.split("."))
+        fragments += [f"{sep}{parts}{sep}", f"{sep}{parts}.py"]
     return {
+        "source_names": tuple(fragments),
         "source": tuple(_dir_prefix(os.path.realpath(os.path.join(cwd, d))) for d in source_dirs),
-        "include": tuple(compile_glob(p, cwd) for p in include) if not source_dirs else (),
+        "include": tuple(compile_glob(p, cwd) for p in include)
+        if not (source_dirs or source_names)
+        else (),
         "omit": tuple(compile_glob(p, cwd) for p in omit),
         "never": tuple(os.path.abspath(os.path.join(cwd, p)) for p in never),
     }
@@ -192,6 +205,7 @@ class FileFilter:
 
     def __init__(self, rules: Rules, mpcov_dir: str | None = None) -> None:
         self._source: tuple[str, ...] = rules.get("source", ())  # type: ignore[assignment]
+        self._source_names: tuple[str, ...] = rules.get("source_names", ())  # type: ignore[assignment]
         self._include: tuple[Glob, ...] = rules.get("include", ())  # type: ignore[assignment]
         self._omit: tuple[Glob, ...] = rules.get("omit", ())  # type: ignore[assignment]
         here = mpcov_dir or os.path.dirname(os.path.abspath(__file__))
@@ -225,9 +239,8 @@ class FileFilter:
         path = os.path.abspath(filename)
         if path.startswith(self._never):
             return False
-        if self._source:
-            real = os.path.realpath(path)
-            if not (path.startswith(self._source) or real.startswith(self._source)):
+        if self._source or self._source_names:
+            if not self._in_source(path):
                 return False
         elif self._include:
             if not glob_match_any(self._include, path):
@@ -235,6 +248,17 @@ class FileFilter:
         elif self._is_third_party(path):
             return False
         return not (self._omit and glob_match_any(self._omit, path))
+
+    def _in_source(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        if self._source and (path.startswith(self._source) or real.startswith(self._source)):
+            return True
+        for fragment in self._source_names:
+            if fragment.endswith(".py") and path.endswith(fragment):
+                return True
+            if not fragment.endswith(".py") and fragment in path:
+                return True
+        return False
 
     def _is_third_party(self, path: str) -> bool:
         if path.startswith(self._third_party):

@@ -570,12 +570,6 @@ def test_source_package_in_config_reports_unexecuted_files(tmp_path: Path) -> No
     assert files["pkg/sub/deep.py"]["missing_lines"] == [1, 2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mpcov bug: 'mpcov run --source pkg' does not record the source setting, so a "
-    "later 'mpcov report' does not list the package's unexecuted files (coverage.py adds "
-    "them to the data at the end of the run; mpcov only finds them from the config file)",
-)
 def test_source_option_reports_unexecuted_files(tmp_path: Path) -> None:
     write(tmp_path, SOURCE_PROJECT)
     ok(mpcov("run", "--source", "pkg", "main.py", cwd=tmp_path))
@@ -599,12 +593,6 @@ def test_source_package_name_found_on_pythonpath(tmp_path: Path) -> None:
     assert files["src/mylib/b.py"]["missing_lines"] == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mpcov bug: a --source package that mpcov can't import when the run starts (the "
-    "program puts its directory on sys.path itself) only gives a warning, and then every "
-    "file is measured; coverage.py still measures only that package, found by module name",
-)
 def test_source_package_not_importable_at_start(tmp_path: Path) -> None:
     write(tmp_path, {
         "main.py": "import sys\nsys.path.insert(0, 'src')\nimport mylib.a\nmylib.a.f()\n",
@@ -869,17 +857,6 @@ def test_unreadable_source_at_report_time(tmp_path: Path, source: str, reason: s
 
 STATUS_PROGRAM = {"prog.py": "print('ran')\nraise SystemExit(4)\n"}
 
-UNWRITABLE_DATA_DIR = pytest.mark.xfail(
-    strict=True,
-    reason="mpcov bug: when the data directory can't be written, 'mpcov run' does not run "
-    "the program: a data_file under a regular file crashes with a NotADirectoryError "
-    "traceback from api.erase, and an unwritable directory makes prepare_run fail with "
-    "status 1; the program should run unmeasured, with its own exit status and a one-line "
-    "warning",
-)
-
-
-@UNWRITABLE_DATA_DIR
 def test_unwritable_data_directory(tmp_path: Path) -> None:
     write(tmp_path, STATUS_PROGRAM)
     locked = tmp_path / "locked"
@@ -897,7 +874,6 @@ def test_unwritable_data_directory(tmp_path: Path) -> None:
     assert res.stderr.count("\n") == 1
 
 
-@UNWRITABLE_DATA_DIR
 def test_uncreatable_data_directory(tmp_path: Path) -> None:
     """Root can write anywhere, but not below a regular file."""
     write(tmp_path, {**STATUS_PROGRAM, "blocker": "not a directory\n"})
@@ -1000,12 +976,6 @@ def test_data_file_is_fixed_when_the_program_changes_directory(tmp_path: Path) -
     assert not (tmp_path / "sub" / ".mpcov.d").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mpcov bug: file names are not normalized: a script run as 'python ../child.py' "
-    "(co_filename '<cwd>/sub/../child.py') is reported as 'sub/../child.py', a second entry "
-    "for the same file; coverage.py canonicalizes names (realpath) and reports 'child.py'",
-)
 def test_file_names_are_normalized(tmp_path: Path) -> None:
     write(tmp_path, {
         "main.py": """\

@@ -1163,14 +1163,7 @@ IDENTICAL_FUNCTIONS = {
 @pytest.mark.parametrize(
     "core",
     [
-        pytest.param("settrace", marks=pytest.mark.xfail(
-            strict=True,
-            reason="mpcov bug: the settrace core caches its per-code-object decision in a "
-            "dict keyed by the code object, and code objects compare equal across files "
-            "(co_filename takes no part in equality): b.f, identical to a.f, is never "
-            "traced once a.f has been (a file with only such functions is not reported "
-            "at all; a twin of an unmeasured site-packages function is never measured)",
-        )),
+        "settrace",
         *(["monitoring"] if "monitoring" in CORES else []),
     ],
 )

@@ -35,9 +35,12 @@ class SettraceCore:
         self._wanted = wanted
         self._notify = notify
         self._pending: list[tuple[str, int]] = []
-        # code object -> local trace function, or None when not traced (not
-        # measured, or every line already seen).
-        self._tracers: dict[CodeType, TraceFn | None] = {}
+        # filename -> code object -> local trace function, or None when not
+        # traced (not measured, or every line already seen). Keyed by file
+        # first because code objects compare equal across files: identical
+        # functions at the same line of two files are == (co_filename is not
+        # part of code equality).
+        self._tracers: dict[str, dict[CodeType, TraceFn | None]] = {}
         self._active = False
 
     def start(self) -> None:
@@ -78,22 +81,27 @@ class SettraceCore:
         if event != "call":
             return None
         code = frame.f_code
+        filename = code.co_filename
+        in_file = self._tracers.get(filename)
+        if in_file is None:
+            in_file = self._tracers[filename] = {}
         try:
-            return self._tracers[code]
+            return in_file[code]
         except KeyError:
             pass
-        tracer = self._make_tracer(code) if self._wanted(code.co_filename) else None
-        self._tracers[code] = tracer
+        tracer = self._make_tracer(code, in_file) if self._wanted(filename) else None
+        in_file[code] = tracer
         return tracer
 
-    def _make_tracer(self, code: CodeType) -> TraceFn | None:
+    def _make_tracer(
+        self, code: CodeType, tracers: dict[CodeType, TraceFn | None]
+    ) -> TraceFn | None:
         remaining = {line for _, _, line in code.co_lines() if line is not None}
         if not remaining:
             return None
         filename = code.co_filename
         pending = self._pending
         notify = self._notify
-        tracers = self._tracers
 
         def local(frame: FrameType, event: str, arg: object) -> TraceFn | None:
             if event == "line":
