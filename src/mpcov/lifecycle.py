@@ -176,6 +176,7 @@ class Recorder:
             _start_new_thread(self._timer_loop, ())
 
     def _timer_loop(self) -> None:
+        _block_async_signals()
         timer = self._timer
         if timer is None:
             return
@@ -315,6 +316,30 @@ class Recorder:
         return current
 
 
+# Signals that report a fault of the thread itself: never blocked.
+_SYNCHRONOUS = {
+    getattr(_signal, name)
+    for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGABRT", "SIGSYS")
+    if hasattr(_signal, name)
+}
+
+
+def _block_async_signals() -> None:
+    """Block asynchronous signals in the calling (mpcov) thread.
+
+    The kernel delivers a process-directed signal to any thread that does not
+    block it. Python's C handler only sets a flag; the Python handler runs in
+    the main thread, and only when it next executes bytecode. A signal taken
+    by mpcov's flush thread would therefore leave a main thread blocked in
+    ``sem_wait`` (a pool worker waiting for a task) asleep, where without
+    mpcov the default action would have killed the process at once.
+    """
+    try:
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, set(_signal.valid_signals()) - _SYNCHRONOUS)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 _real_signal = _signal.signal
 _real_getsignal = _signal.getsignal
 _main_thread_id = _thread.get_ident()
@@ -426,12 +451,9 @@ def _patch_spawn_env(manifest: dict[str, Any]) -> None:
 
 
 def _spawn_wrapper(real: Any, fixer: _EnvFixer) -> Any:
-    def wrapper(path: Any, argv: Any, env: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if "env" in kwargs:
-            kwargs["env"] = fixer.mapping(kwargs["env"])
-        else:
-            env = fixer.mapping(env)
-        return real(path, argv, env, *args, **kwargs)
+    # Same calling convention as the real function: env is positional-only.
+    def wrapper(path: Any, argv: Any, env: Any, /, *args: Any, **kwargs: Any) -> Any:
+        return real(path, argv, fixer.mapping(env), *args, **kwargs)
 
     wrapper.__name__ = real.__name__
     wrapper.__doc__ = real.__doc__

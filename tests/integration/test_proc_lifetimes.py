@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -22,10 +23,10 @@ from .helpers import json_report, mpcov, write
 from .test_processes import assert_lines, measure, processes
 
 
-def wait_until(condition: object, timeout: float, what: str) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll `condition()` until true; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
 
@@ -72,10 +73,11 @@ def test_detached_child_is_waited_for(tmp_path: Path) -> None:
 
 
             def outlive(parent):  # hit
-                deadline = time.monotonic() + 60  # hit
-                while os.getppid() == parent and time.monotonic() < deadline:  # hit
+                for _ in range(3000):  # hit
                     time.sleep(0.02)  # hit
-                return os.getppid() != parent  # hit
+                    if os.getppid() != parent:  # hit
+                        return True  # hit
+                return False  # miss
 
 
             parent = os.getppid()  # hit
@@ -114,10 +116,11 @@ def test_detached_child_combined_later(tmp_path: Path) -> None:
 
 
             def wait_for(name):  # hit
-                deadline = time.monotonic() + 60  # hit
-                while not os.path.exists(name) and time.monotonic() < deadline:  # hit
+                for _ in range(3000):  # hit
                     time.sleep(0.02)  # hit
-                return os.path.exists(name)  # hit
+                    if os.path.exists(name):  # hit
+                        return True  # hit
+                return False  # miss
 
 
             with open("detached.pid", "w") as f:  # hit
@@ -258,8 +261,10 @@ def test_nothing_left_running_after_mpcov_run(tmp_path: Path, method: str) -> No
 
             if __name__ == "__main__":  # hit
                 ctx = multiprocessing.get_context(sys.argv[1])  # hit
-                with ctx.Pool(2) as pool:  # hit
-                    print(pool.map(work, range(4)))  # hit
+                pool = ctx.Pool(2)  # hit
+                print(pool.map(work, range(4)))  # hit
+                pool.close()  # hit
+                pool.join()  # hit
                 subprocess.run([sys.executable, "-c", "print('sub')"], check=True)  # hit
         """,
     })

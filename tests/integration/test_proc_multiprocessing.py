@@ -18,6 +18,8 @@ from .test_processes import assert_lines, measure, pids_of, plain, processes
 
 METHODS = ["fork", "spawn", "forkserver"]
 
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="uses fork and /proc")
+
 
 def assert_all_ended(cwd: Path) -> None:
     """Every measured process wrote its end record (none was lost or killed)."""
@@ -135,8 +137,10 @@ def test_pool_terminate_with_busy_workers(tmp_path: Path, method: str) -> None:
 
 
             def busy(i):  # hit
-                state["queue"].put(i)  # worker  # hit
-                time.sleep(120)  # worker  # hit
+                for n in range(2400):  # worker  # hit
+                    time.sleep(0.05)  # worker  # hit
+                    if n == 0:  # worker  # hit
+                        state["queue"].put(i)  # worker  # hit
                 return i  # miss
 
 
@@ -152,7 +156,8 @@ def test_pool_terminate_with_busy_workers(tmp_path: Path, method: str) -> None:
         """,
     })
     # Each worker takes one task and sleeps in it, so both tasks are running
-    # (and both workers busy) once the two numbers have arrived.
+    # (and both workers busy) once the two numbers have arrived. (Short sleeps:
+    # see the SIGNALLER comment in test_processes.py.)
     res = measure(tmp_path, "main.py", method, timeout=60)
     assert (res.stdout, res.stderr) == ("busy with [0, 1]\nterminated\n", "")
     assert_lines(tmp_path, "main.py")
@@ -364,7 +369,8 @@ def test_threads_in_spawned_child(tmp_path: Path) -> None:
 
             def child_main():  # hit
                 results = []  # child  # hit
-                threads = [threading.Thread(target=in_thread, args=(results, n)) for n in range(3)]  # hit
+                args = [(results, n) for n in range(3)]  # hit
+                threads = [threading.Thread(target=in_thread, args=a) for a in args]  # hit
                 for t in threads:  # hit
                     t.start()  # hit
                 for t in threads:  # hit
@@ -385,6 +391,3 @@ def test_threads_in_spawned_child(tmp_path: Path) -> None:
     [child] = pids_of(tmp_path, "main.py", "child")
     assert pids_of(tmp_path, "main.py", "thread") == {child}
 
-
-if sys.platform != "linux":  # /proc/self/task, fork
-    pytestmark = pytest.mark.skip(reason="Linux only")
