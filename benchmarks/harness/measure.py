@@ -22,11 +22,15 @@ _SPAWN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spawn.py")
 
 @dataclass(frozen=True)
 class Step:
-    """One command to run: its argv, working directory and complete environment."""
+    """One command to run: its argv, working directory and complete environment.
+
+    After `timeout` seconds its process group is killed and the run fails.
+    """
 
     argv: Sequence[str]
     cwd: str
     env: dict[str, str]
+    timeout: int = 900
 
 
 @dataclass(frozen=True)
@@ -58,15 +62,18 @@ def run_step(step: Step, log_path: str) -> Sample:
     """Run `step` with stdout discarded and stderr in `log_path`; measure it."""
     result = log_path + ".result"
     with open(log_path, "wb") as log:
-        launcher = [sys.executable, "-I", "-S", _SPAWN, result, "--", *step.argv]
+        launcher = [sys.executable, "-I", "-S", _SPAWN, result, str(step.timeout), "--",
+                    *step.argv]
         status = subprocess.call(launcher, cwd=step.cwd, env=step.env,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
     if status != 0:
         return Sample(0.0, 0.0, 0.0, f"launcher failed ({status}): {_tail(log_path)}")
     with open(result) as f:
-        utime, stime, maxrss, wall, code = f.read().split()
+        utime, stime, maxrss, wall, code, timed_out = f.read().split()
     error = None
-    if int(code) != 0:
+    if int(timed_out):
+        error = f"timed out after {step.timeout} s, killed: {' '.join(step.argv)}"
+    elif int(code) != 0:
         error = f"exit status {code}: {' '.join(step.argv)}\n{_tail(log_path)}"
     rss_mb = int(maxrss) / (1024 * 1024 if sys.platform == "darwin" else 1024)
     return Sample(float(utime) + float(stime), float(wall), rss_mb, error)

@@ -63,12 +63,14 @@ class Target:
 
     `coverage_rc` is a coverage.py configuration for programs with child
     processes: it is passed with ``--rcfile``, and ``coverage combine`` runs
-    after the program, as ``mpcov run`` combines after it.
+    after the program, as ``mpcov run`` combines after it. A run still going
+    after `timeout` seconds is killed and counted as failed.
     """
 
     args: tuple[str, ...]
     cwd: str
     coverage_rc: str | None = None
+    timeout: int = 900
 
 
 def tools_for(version: tuple[int, int], with_env: bool) -> list[str]:
@@ -113,25 +115,25 @@ def clean_data(cwd: str) -> None:
 
 def tool_steps(tool: str, venv: Venv, target: Target, env: dict[str, str]) -> list[Step]:
     """The commands that run `target` under `tool`."""
-    py, cwd, args = venv.python, target.cwd, list(target.args)
+    py, cwd, args, limit = venv.python, target.cwd, list(target.args), target.timeout
     rc = [f"--rcfile={target.coverage_rc}"] if target.coverage_rc else []
     if tool == "python":
-        return [Step([py, *args], cwd, env)]
+        return [Step([py, *args], cwd, env, limit)]
     if tool in ("coverage", "coverage-sysmon"):
         if tool == "coverage-sysmon":
             env = dict(env, COVERAGE_CORE="sysmon")
-        steps = [Step([py, "-m", "coverage", "run", *rc, *args], cwd, env)]
+        steps = [Step([py, "-m", "coverage", "run", *rc, *args], cwd, env, limit)]
         if rc:
-            steps.append(Step([py, "-m", "coverage", "combine", "-q", *rc], cwd, env))
+            steps.append(Step([py, "-m", "coverage", "combine", "-q", *rc], cwd, env, limit))
         return steps
     if tool == "slipcover":
         out = os.path.join(cwd, "slipcover.json")
-        return [Step([py, "-m", "slipcover", "--json", "--out", out, *args], cwd, env)]
+        return [Step([py, "-m", "slipcover", "--json", "--out", out, *args], cwd, env, limit)]
     if tool == "mpcov":
-        return [Step([py, "-m", "mpcov", "run", *args], cwd, env)]
+        return [Step([py, "-m", "mpcov", "run", *args], cwd, env, limit)]
     if tool == "mpcov-env":
         data_file = os.path.join(cwd, ".mpcov-env")
-        return [Step([py, *args], cwd, dict(env, **shell_env(venv, data_file)))]
+        return [Step([py, *args], cwd, dict(env, **shell_env(venv, data_file)), limit)]
     raise ValueError(f"unknown tool {tool!r}")
 
 
@@ -185,8 +187,8 @@ def procs_workload(venv: Venv, workdir: str, n_sub: int, n_tasks: int,
     rc = os.path.join(workdir, "coveragerc-procs")
     with open(rc, "w") as f:
         f.write("[run]\nparallel = true\nconcurrency = multiprocessing\npatch = subprocess\n")
-    target = Target(("procs_main.py", str(n_sub), str(n_tasks)), workdir, coverage_rc=rc)
-    warmup = Target(("procs_main.py", "2", "10"), workdir, coverage_rc=rc)
+    target = Target(("procs_main.py", str(n_sub), str(n_tasks)), workdir, rc, timeout=300)
+    warmup = Target(("procs_main.py", "2", "10"), workdir, rc, timeout=120)
     item = f"{n_sub} subprocesses + Pool({n_tasks} tasks)"
     notes = ["slipcover does not measure subprocesses: its procs time is not comparable",
              "coverage.py runs with patch=subprocess, concurrency=multiprocessing, "

@@ -30,6 +30,7 @@ import sys
 import time
 
 from mpcov.fragment import FragmentWriter
+from mpcov.sigwatch import SignalWatcher, Worker, block_async_signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,9 +42,6 @@ if TYPE_CHECKING:
 _SIGNALS = tuple(
     s for s in (getattr(_signal, "SIGTERM", None), getattr(_signal, "SIGHUP", None)) if s
 )
-_start_joinable = getattr(_thread, "start_joinable_thread", None)  # 3.13+
-# Captured before a core may wrap it: the flush thread is never traced.
-_start_new_thread = _thread.start_new_thread
 
 
 def process_record(manifest: dict[str, Any], parent_fragment: str | None) -> dict[str, Any]:
@@ -91,9 +89,13 @@ class Recorder:
         self._flusher = 0  # thread id of the thread flushing right now
         self._deferred_signal = 0
         self._finished = False
-        self._timer: dict[str, Any] | None = None
+        self._timer: Worker | None = None
+        self._last_timer: Worker | None = None  # may still be exiting
+        self._timer_stop = _thread.allocate_lock()
         self._timer_lock = _thread.RLock()
         self._user_handlers: dict[int, Any] = {}
+        self._dying = 0  # the signal mpcov's handler is ending the process with
+        self._watcher = SignalWatcher(self._needs_rescue)
 
     def _record(self, parent_fragment: str | None) -> dict[str, Any]:
         record = process_record(self.manifest, parent_fragment)
@@ -159,29 +161,23 @@ class Recorder:
 
     def on_pending(self) -> None:
         """Called by the core when new data becomes pending: make sure a flush
-        thread is running."""
+        thread is running (and, after a fork, the signal watcher)."""
         if self._timer is None and not self._finished and os.getpid() == self._pid:
             with self._timer_lock:
                 if self._timer is None:
                     self._start_timer()
+            self._watcher.ensure_running()
 
     def _start_timer(self) -> None:
         stop = _thread.allocate_lock()
         stop.acquire()
-        timer: dict[str, Any] = {"stop": stop, "tid": None, "handle": None}
-        self._timer = timer
-        if _start_joinable is not None:
-            timer["handle"] = _start_joinable(self._timer_loop, daemon=True)
-        else:
-            _start_new_thread(self._timer_loop, ())
+        self._timer_stop = stop
+        worker = Worker(lambda: self._timer_loop(worker, stop))
+        self._timer = self._last_timer = worker
+        worker.start()
 
-    def _timer_loop(self) -> None:
-        _block_async_signals()
-        timer = self._timer
-        if timer is None:
-            return
-        timer["tid"] = _thread.get_native_id()
-        stop = timer["stop"]
+    def _timer_loop(self, worker: Worker, stop: Any) -> None:
+        block_async_signals()
         while not stop.acquire(timeout=self.interval):
             try:
                 wrote = self.flush()
@@ -193,7 +189,7 @@ class Recorder:
                 # keeps a flush thread alive.
                 with self._timer_lock:
                     if not self.core.pending():
-                        if self._timer is timer:
+                        if self._timer is worker:
                             self._timer = None
                         return
 
@@ -201,20 +197,11 @@ class Recorder:
         """Stop the flush thread and wait until its OS thread is gone."""
         with self._timer_lock:
             timer, self._timer = self._timer, None
-        if timer is None:
-            return
-        timer["stop"].release()
-        if timer["handle"] is not None:
-            timer["handle"].join()
-            return
-        deadline = time.monotonic() + 0.5
-        while time.monotonic() < deadline:
-            tid = timer["tid"]
-            if tid is not None and not os.path.exists(f"/proc/self/task/{tid}"):
-                return
-            if tid is None and not os.path.isdir("/proc/self/task"):
-                return
-            time.sleep(0.0005)
+            if timer is not None:
+                self._timer_stop.release()
+        last, self._last_timer = self._last_timer, None
+        if last is not None:
+            last.wait_gone()
 
     # -- process events ----------------------------------------------------
 
@@ -223,6 +210,7 @@ class Recorder:
         if os.getpid() != self._pid:
             return
         self._stop_timer()
+        self._watcher.stop()
         self.flush()
 
     def after_fork_in_child(self) -> None:
@@ -232,10 +220,12 @@ class Recorder:
         self._pid = os.getpid()
         self._lock = _thread.RLock()
         self._timer_lock = _thread.RLock()
-        self._timer = None
+        self._timer = self._last_timer = None
         self._unsaved = {}
         self._finished = False
         self._flusher = 0
+        self._dying = 0
+        self._watcher.after_fork_in_child()
         self.core.after_fork_in_child()
         self.writer = FragmentWriter(self.manifest["fragment_dir"], self._record(parent))
         self.writer.open()
@@ -249,7 +239,14 @@ class Recorder:
         _real_signal(signum, _signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
+    def _needs_rescue(self, signum: int) -> bool:
+        """Is mpcov's own handler installed for `signum`, and has it not run?"""
+        return signum in _SIGNALS and not self._dying and (
+            _real_getsignal(signum) == self._on_signal
+        )
+
     def _on_signal(self, signum: int, frame: object) -> None:
+        self._dying = signum
         if self._flusher == _thread.get_ident():
             # The signal interrupted this thread's own flush: let it finish
             # writing, then die (flush() checks _deferred_signal).
@@ -291,6 +288,7 @@ class Recorder:
                 pass
         _signal.signal = self._patched_signal
         _signal.getsignal = self._patched_getsignal
+        self._watcher.install()
 
     def _patched_signal(self, signum: int, handler: Any) -> Any:
         if signum not in _SIGNALS:
@@ -314,30 +312,6 @@ class Recorder:
         if current == self._chained_handler:
             return self._user_handlers.get(signum)
         return current
-
-
-# Signals that report a fault of the thread itself: never blocked.
-_SYNCHRONOUS = {
-    getattr(_signal, name)
-    for name in ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGABRT", "SIGSYS")
-    if hasattr(_signal, name)
-}
-
-
-def _block_async_signals() -> None:
-    """Block asynchronous signals in the calling (mpcov) thread.
-
-    The kernel delivers a process-directed signal to any thread that does not
-    block it. Python's C handler only sets a flag; the Python handler runs in
-    the main thread, and only when it next executes bytecode. A signal taken
-    by mpcov's flush thread would therefore leave a main thread blocked in
-    ``sem_wait`` (a pool worker waiting for a task) asleep, where without
-    mpcov the default action would have killed the process at once.
-    """
-    try:
-        _signal.pthread_sigmask(_signal.SIG_BLOCK, set(_signal.valid_signals()) - _SYNCHRONOUS)
-    except (AttributeError, OSError, ValueError):
-        pass
 
 
 _real_signal = _signal.signal
