@@ -106,6 +106,8 @@ def main() -> int:
     ap.add_argument("--fresh", action="store_true", help="recreate the virtualenvs")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     opts = ap.parse_args()
+    # Two pytest-xdist workers: the machines this runs on have two cores.
+    pytest_args = opts.pytest_args or ["-n", "2"]
     versions = opts.python or list(VERSIONS)
     pythons = {v: find_python(v) for v in versions}
     present = [v for v in versions if pythons[v]]
@@ -133,7 +135,7 @@ def main() -> int:
             junit = os.path.join(tmp, f"junit-{version}.xml")
             rc = run(
                 [vpy, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}",
-                 *opts.pytest_args],
+                 *pytest_args],
                 cwd=ROOT,
             )
             passed, failed, skipped = count(junit)
