@@ -179,20 +179,27 @@ def erase(config: Config, cwd: str) -> None:
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
-def run_program(argv: Sequence[str], *, module: bool, env: Mapping[str, str]) -> int:
+def run_program(
+    argv: Sequence[str],
+    *,
+    module: bool,
+    env: Mapping[str, str],
+    started: Callable[[int], None] = lambda pid: None,
+) -> int:
     """Run `argv` with this interpreter, as ``python [-m] ...`` would, and wait.
 
     Returns the exit status as ``subprocess`` reports it (negative: killed by
     that signal). stdin, stdout and stderr are the program's own. SIGINT from
     the terminal reaches the program directly (same process group), so this
     process ignores it meanwhile; other termination signals sent to this
-    process are forwarded.
+    process are forwarded. `started` is called with the program's pid.
     """
     command = [sys.executable, *(["-m"] if module else []), *argv]
     try:
         proc = subprocess.Popen(command, env=dict(env))
     except OSError as exc:
         raise MpcovError(f"Couldn't run {argv[0]!r}: {exc.strerror}") from None
+    started(proc.pid)
     previous = {}
 
     def forward(signum: int, _frame: object) -> None:
@@ -370,6 +377,16 @@ def load_results(
             with_contexts=with_contexts,
         )
         return results, store.has_arcs()
+
+
+def record_exit_status(config: Config, cwd: str, pid: int, status: int) -> None:
+    """Note the exit status of the program `mpcov run` ran (a measured process
+    cannot see its own status when it ends normally)."""
+    data_file = os.path.abspath(os.path.join(cwd, config.data_file))
+    if not os.path.exists(data_file):
+        return
+    with Store(data_file) as store, store.transaction():
+        store.set_exit_status(os.uname().nodename, pid, status)
 
 
 def write_process_tree(config: Config, *, cwd: str, out: IO[str]) -> None:

@@ -194,7 +194,9 @@ def cmd_run(ns: argparse.Namespace, config: Config, cwd: str) -> int:
         _warn(f"{exc}; running the program without measuring it")
         return api.exit_like(api.run_program([ns.target, *ns.args], module=ns.module,
                                              env=dict(os.environ)))
-    status = api.run_program([ns.target, *ns.args], module=ns.module, env=prepared.env)
+    pids: list[int] = []
+    status = api.run_program([ns.target, *ns.args], module=ns.module, env=prepared.env,
+                             started=pids.append)
     if not ns.no_combine:
         still = api.wait_for_processes(config, cwd)
         result = api.combine_data(config, cwd=cwd, warn=_warn)
@@ -203,6 +205,8 @@ def cmd_run(ns: argparse.Namespace, config: Config, cwd: str) -> int:
                   f"{config.wait_for_children:g} s; run 'mpcov combine' later to add their data")
         if result.damaged:
             _warn(result.summary())
+        if pids and status >= 0:
+            api.record_exit_status(config, cwd, pids[0], status)
     return api.exit_like(status)
 
 

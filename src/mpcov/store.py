@@ -220,6 +220,16 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
+    def set_exit_status(self, host: str, pid: int, status: int) -> None:
+        """Fill in the exit status of the last process image with this pid that
+        ended normally without knowing its status."""
+        self._db.execute(
+            "UPDATE process SET exit_status=? WHERE id=(SELECT id FROM process"
+            " WHERE host=? AND pid=? AND end_how='exit' AND exit_status IS NULL"
+            " ORDER BY start DESC, id DESC LIMIT 1)",
+            (status, host, pid),
+        )
+
     def add_lines(
         self, process_id: int, context: str, lines: Mapping[str, Iterable[int]]
     ) -> None:

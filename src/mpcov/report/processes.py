@@ -52,6 +52,8 @@ def _ending(p: Process) -> str:
         return f"signal {-status}"
     if how == "_exit":
         return f"_exit({status})"
+    if how == "exit" and status is not None:
+        return f"exit({status})"
     if how == "unknown":
         return "killed?"  # no end record: SIGKILL, OOM, or a crash of the interpreter
     return how
