@@ -26,7 +26,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(not SRC.is_dir(), reason="needs the source checkout")
 def test_ruff_is_clean() -> None:
     """Lint findings fail the suite, like a test failure."""
-    res = _run("ruff", "check", "--output-format", "concise", "src", "tools")
+    res = _run("ruff", "check", "--output-format", "concise", "src", "tools", "tests")
     assert res.returncode == 0, res.stdout + res.stderr
 
 

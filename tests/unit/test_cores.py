@@ -187,7 +187,7 @@ def test_monitoring_core_says_which_tools_hold_every_id() -> None:
     for tool in taken:
         mon.use_tool_id(tool, f"squatter{tool}")
     try:
-        with pytest.raises(NoToolIdError, match="no free sys.monitoring tool id.*squatter"):
+        with pytest.raises(NoToolIdError, match=r"no free sys\.monitoring tool id.*squatter"):
             MonitoringCore(lambda f: False, lambda: None).start()
     finally:
         for tool in taken:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import FakeAnalysis
 
 from mpcov.errors import NoDataError
 from mpcov.report.jsonreport import FORMAT_VERSION, render_json
@@ -25,20 +25,6 @@ GOLDEN = Path(__file__).parent / "golden"
 TIMESTAMP = "2025-01-02T03:04:05.678901"
 
 
-@dataclass(frozen=True)
-class FakeAnalysis:
-    """The shape of mpcov.analysis.Analysis, with no source behind it."""
-
-    path: str
-    statements: frozenset[int]
-    excluded: frozenset[int] = frozenset()
-    multiline: Mapping[int, int] = field(default_factory=dict)
-
-    def executed(self, raw_lines: Iterable[int]) -> frozenset[int]:
-        return frozenset(raw_lines) & self.statements
-
-    def missing(self, raw_lines: Iterable[int]) -> frozenset[int]:
-        return self.statements - self.executed(raw_lines)
 
 
 def result(

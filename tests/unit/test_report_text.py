@@ -7,33 +7,17 @@ same files and numbers, copied verbatim: the layout must match it byte for byte.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from textwrap import dedent
 from typing import Any
 
 import pytest
+from fakes import FakeAnalysis
 
 from mpcov.errors import ConfigError, NoDataError
 from mpcov.report import format_lines, line_ranges, safe_name
 from mpcov.report.text import escape_markdown, parse_sort, render_table
 from mpcov.results import FileResult, Numbers
-
-
-@dataclass(frozen=True)
-class FakeAnalysis:
-    """The shape of mpcov.analysis.Analysis, with no source behind it."""
-
-    path: str
-    statements: frozenset[int]
-    excluded: frozenset[int] = frozenset()
-    multiline: Mapping[int, int] = field(default_factory=dict)
-
-    def executed(self, raw_lines: Iterable[int]) -> frozenset[int]:
-        return frozenset(raw_lines) & self.statements
-
-    def missing(self, raw_lines: Iterable[int]) -> frozenset[int]:
-        return self.statements - self.executed(raw_lines)
 
 
 def result(

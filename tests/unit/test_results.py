@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import FrozenInstanceError, dataclass, field
+from dataclasses import FrozenInstanceError
 
 import pytest
+from fakes import FakeAnalysis
 
 from mpcov.errors import ConfigError, NoSourceError, NotPythonError
 from mpcov.results import (
@@ -20,22 +21,6 @@ from mpcov.results import (
 )
 
 # --- Fakes ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FakeAnalysis:
-    """The shape of mpcov.analysis.Analysis: raw lines map to statements through multiline."""
-
-    path: str
-    statements: frozenset[int]
-    excluded: frozenset[int] = frozenset()
-    multiline: Mapping[int, int] = field(default_factory=dict)
-
-    def executed(self, raw_lines: Iterable[int]) -> frozenset[int]:
-        return frozenset(self.multiline.get(n, n) for n in raw_lines) & self.statements
-
-    def missing(self, raw_lines: Iterable[int]) -> frozenset[int]:
-        return self.statements - self.executed(raw_lines)
 
 
 class FakeData:

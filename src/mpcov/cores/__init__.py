@@ -43,6 +43,21 @@ def choose_core(requested: str | None) -> tuple[str, str]:
     return "settrace", "sys.monitoring is not available before Python 3.12"
 
 
+def drain_lines(pending: list[tuple[str, int]]) -> dict[str, set[int]]:
+    """Take every ``(filename, line)`` recorded so far out of `pending`, grouped
+    by file. Safe while callbacks append concurrently: it removes exactly the
+    items it read (list slicing and slice deletion are atomic)."""
+    count = len(pending)
+    lines: dict[str, set[int]] = {}
+    for filename, line in pending[:count]:
+        found = lines.get(filename)
+        if found is None:
+            found = lines[filename] = set()
+        found.add(line)
+    del pending[:count]
+    return lines
+
+
 def make_core(name: str, wanted: Callable[[str], bool], notify: Callable[[], None]) -> object:
     """Create the named core."""
     if name == "monitoring":

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from mpcov.cores import drain_lines
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -84,18 +86,8 @@ class MonitoringCore:
         return bool(self._pending)
 
     def drain(self) -> tuple[Lines, Arcs]:
-        """New lines since the last drain (safe against concurrent callbacks:
-        list append and slice deletion are atomic)."""
-        pending = self._pending
-        count = len(pending)
-        lines: Lines = {}
-        for filename, line in pending[:count]:
-            found = lines.get(filename)
-            if found is None:
-                found = lines[filename] = set()
-            found.add(line)
-        del pending[:count]
-        return lines, {}
+        """New lines since the last drain."""
+        return drain_lines(self._pending), {}
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's pending data and re-arm every disabled event, so

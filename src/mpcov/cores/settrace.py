@@ -12,6 +12,8 @@ from __future__ import annotations
 import _thread
 import sys
 
+from mpcov.cores import drain_lines
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -125,16 +127,7 @@ class SettraceCore:
 
     def drain(self) -> tuple[Lines, Arcs]:
         """New lines since the last drain."""
-        pending = self._pending
-        count = len(pending)
-        lines: Lines = {}
-        for filename, line in pending[:count]:
-            found = lines.get(filename)
-            if found is None:
-                found = lines[filename] = set()
-            found.add(line)
-        del pending[:count]
-        return lines, {}
+        return drain_lines(self._pending), {}
 
     def after_fork_in_child(self) -> None:
         """Forget what the parent saw: the child records every line it runs
