@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 # --- Pins: every version and size the numbers depend on -----------------------------------
 
@@ -118,7 +119,9 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def run_workload(label: str, w: workloads.Workload, log: str) -> dict[tuple[str, str], list[Sample]]:
+def run_workload(
+    label: str, w: workloads.Workload, log: str
+) -> dict[tuple[str, str], list[Sample]]:
     """Warm up every case once, then time them `w.reps` times, interleaved."""
     samples: dict[tuple[str, str], list[Sample]] = {}
     broken: set[int] = set()
@@ -132,7 +135,7 @@ def run_workload(label: str, w: workloads.Workload, log: str) -> dict[tuple[str,
             broken.add(n)
             say(f"[{label}] {w.name}/{case.item}/{case.tool}: warm-up FAILED, skipped\n"
                 f"{warm.error}")
-    start = time.monotonic()
+    start = last = time.monotonic()
     for rep in range(w.reps):
         for n, case in enumerate(w.cases):
             if n in broken:
@@ -144,8 +147,10 @@ def run_workload(label: str, w: workloads.Workload, log: str) -> dict[tuple[str,
             if sample.error and not any(s.error for s in runs):
                 say(f"[{label}] {w.name}/{case.item}/{case.tool}: FAILED\n{sample.error}")
             runs.append(sample)
-        say(f"[{label}] {w.name}: repetition {rep + 1}/{w.reps} done, "
-            f"{time.monotonic() - start:.0f} s")
+        now = time.monotonic()
+        if now - last > 15 or rep + 1 == w.reps:
+            last = now
+            say(f"[{label}] {w.name}: repetition {rep + 1}/{w.reps} done, {now - start:.0f} s")
     return samples
 
 
@@ -200,7 +205,7 @@ def build_workload(name: str, version: str, vinfo: tuple[int, int], v: dict[str,
 
 
 def bench_python(version: str, base: str, wheel: str, constraints: str, names: list[str],
-                 sizes: Sizes, reps: int) -> dict[str, object]:
+                 sizes: Sizes, reps: int) -> dict[str, Any]:
     """Every requested workload on one Python: prints its table, returns its results."""
     label = version
     full = envs.full_version(base)
@@ -254,25 +259,25 @@ def main(argv: list[str]) -> int:
         f.write("".join(f"{k}=={v}\n" for k, v in PACKAGES.items()))
     try:
         wheel = envs.build_wheel(next(iter(found.values())), ROOT, os.path.join(WORK, "wheel"))
-        report = {"command": command, "machine": facts, "quick": args.quick, "reps": reps,
-                  "pins": {"packages": PACKAGES, "suite": SUITE_SDIST, "cpu_loops": CPU_LOOPS,
-                           "budgets": BUDGETS, "sizes": sizes.__dict__},
-                  "results": {}}
         started = time.monotonic()
-        for version, path in found.items():
-            report["results"][version] = bench_python(  # type: ignore[index]
-                version, path, wheel, constraints, names, sizes, reps)
+        per_python = {
+            version: bench_python(version, path, wheel, constraints, names, sizes, reps)
+            for version, path in found.items()
+        }
     except envs.SetupError as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return 1
     facts["loadavg_at_end"] = os.getloadavg()
-    report["seconds"] = round(time.monotonic() - started)
-    say(f"total {report['seconds']} s; load average at end {facts['loadavg_at_end']}")
+    seconds = round(time.monotonic() - started)
+    say(f"total {seconds} s; load average at end {facts['loadavg_at_end']}")
     if args.json_out:
+        report = {"command": command, "machine": facts, "quick": args.quick, "reps": reps,
+                  "seconds": seconds, "results": per_python,
+                  "pins": {"packages": PACKAGES, "suite": SUITE_SDIST, "cpu_loops": CPU_LOOPS,
+                           "budgets": BUDGETS, "sizes": sizes.__dict__}}
         with open(args.json_out, "w") as f:
             json.dump(report, f, indent=1)
-    failed = any(r["failed"] for res in report["results"].values()  # type: ignore[union-attr]
-                 for r in res["rows"])
+    failed = any(row["failed"] for res in per_python.values() for row in res["rows"])
     return 1 if failed else 0
 
 

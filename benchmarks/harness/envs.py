@@ -132,7 +132,8 @@ def install_wheel(venv: Venv, wheel: str, constraints: str | None) -> None:
     cmd = [venv.python, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", wheel]
     _run(cmd, f"installing {os.path.basename(wheel)} into {venv.path}")
     cmd = [venv.python, "-m", "pip", "install", "-q", wheel]
-    _run(cmd + (["-c", constraints] if constraints else []), f"installing the dependencies of {wheel}")
+    _run(cmd + (["-c", constraints] if constraints else []),
+         f"installing the dependencies of {wheel}")
 
 
 def fetch_sdist(python: str, name: str, version: str, workdir: str) -> str:

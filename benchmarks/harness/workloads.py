@@ -102,10 +102,9 @@ def shell_env(venv: Venv, data_file: str) -> dict[str, str]:
 
 def clean_data(cwd: str) -> None:
     """Delete what any tool left in `cwd` from an earlier run."""
-    for path in glob.glob(os.path.join(cwd, ".coverage*")) + [
-        os.path.join(cwd, ".mpcov"), os.path.join(cwd, ".mpcov.lock"),
-        os.path.join(cwd, "slipcover.json"),
-    ]:
+    names = (".mpcov", ".mpcov.lock", "slipcover.json")
+    leftovers = glob.glob(os.path.join(cwd, ".coverage*"))
+    for path in [*leftovers, *(os.path.join(cwd, n) for n in names)]:
         if os.path.isfile(path):
             os.remove(path)
     shutil.rmtree(os.path.join(cwd, ".mpcov.d"), ignore_errors=True)

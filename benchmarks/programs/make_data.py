@@ -76,7 +76,7 @@ def write_fragments(root: str, out_dir: str, count: int, seed: int) -> None:
         writer = FragmentWriter(out_dir, {
             "host": host, "pid": 100000 + i, "ppid": 99999, "parent_fragment": None,
             "argv": [sys.executable, "prog.py", str(i)], "cwd": os.path.abspath(root),
-            "python": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3],
+            "python": sys.executable, "version": ".".join(map(str, sys.version_info[:3])),
             "start": time.time(), "run_id": "bench", "core": "monitoring", "branch": False,
         })
         ran = {

@@ -42,7 +42,7 @@ class Runner:
 
     def bench_func(self, name: str, func: Callable[..., Any], *args: Any, **_: Any) -> None:
         """Call ``func(*args)`` ``--loops`` times."""
-        for _ in range(self.parse_args().loops):
+        for _loop in range(self.parse_args().loops):
             func(*args)
 
     def bench_time_func(self, name: str, func: Callable[..., Any], *args: Any, **_: Any) -> None:

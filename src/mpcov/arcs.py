@@ -535,8 +535,10 @@ def _no_branch_lines(
         return frozenset()
     regex = re.compile("|".join(f"(?:{pattern})" for pattern in partial), re.MULTILINE)
     lines: set[int] = set()
+    offset, first = 0, 1
     for match in regex.finditer(text):
-        first = text.count("\n", 0, match.start()) + 1
-        last = first + text.count("\n", match.start(), match.end())
+        first += text.count("\n", offset, match.start())
+        offset = match.start()
+        last = first + text.count("\n", offset, match.end())
         lines.update(multiline.get(line, line) for line in range(first, last + 1))
     return frozenset(lines)
