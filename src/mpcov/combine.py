@@ -146,11 +146,12 @@ def _combine_dir(
     result: CombineResult,
 ) -> None:
     paths = list_fragments(directory)
+    canonical: dict[tuple[str, str], str] = {}
     for start in range(0, len(paths), GROUP_SIZE):
         done: list[str] = []
         with store.transaction():
             for path in paths[start : start + GROUP_SIZE]:
-                if _merge_one(store, path, aliases, warn, is_running, result):
+                if _merge_one(store, path, aliases, warn, is_running, result, canonical):
                     done.append(path)
         if not keep:
             for path in done:
@@ -164,6 +165,7 @@ def _merge_one(
     warn: Callable[[str], None],
     is_running: Callable[[dict[str, object]], bool],
     result: CombineResult,
+    canonical: dict[tuple[str, str], str],
 ) -> bool:
     """Merge one fragment; True when the file can go."""
     name = os.path.basename(path)
@@ -188,7 +190,7 @@ def _merge_one(
         message = f"{path}: {frag.problem}; kept the data recorded before it"
         warn(message)
         result.damaged.append(message)
-    _store_fragment(store, frag, aliases)
+    _store_fragment(store, frag, aliases, canonical)
     result.merged += 1
     return True
 
@@ -208,19 +210,22 @@ def _writer_is_running(path: str, is_running: Callable[[dict[str, object]], bool
     return bool(rest) and is_running(info)
 
 
-def _canonical(path: str, cwd: str, cache: dict[str, str]) -> str:
+def _canonical(path: str, cwd: str, cache: dict[tuple[str, str], str]) -> str:
     """The absolute, normalised, symlink-free form of a measured path (as
-    coverage.py reports it); relative names are relative to the process's cwd."""
-    found = cache.get(path)
+    coverage.py reports it); relative names are relative to the process's cwd.
+    Cached for the whole combine: realpath costs several system calls."""
+    key = (path, cwd if not os.path.isabs(path) else "")
+    found = cache.get(key)
     if found is None:
-        found = cache[path] = os.path.realpath(os.path.join(cwd, path))
+        found = cache[key] = os.path.realpath(os.path.join(cwd, path))
     return found
 
 
-def _store_fragment(store: Store, frag: Fragment, aliases: PathAliases | None) -> None:
+def _store_fragment(
+    store: Store, frag: Fragment, aliases: PathAliases | None, seen: dict[tuple[str, str], str]
+) -> None:
     info = dict(frag.process)
     cwd = str(info.get("cwd") or "/")
-    seen: dict[str, str] = {}
     end = frag.end or {}
     info["end"] = end.get("end")
     info["end_how"] = end.get("how") or ("unknown" if not frag.problem else "damaged")
@@ -238,14 +243,14 @@ def _store_fragment(store: Store, frag: Fragment, aliases: PathAliases | None) -
         for path, pairs in batch.arcs.items():
             ctx_arcs.setdefault(_local_path(path, cwd, aliases, seen), set()).update(pairs)
     for context, by_path in lines.items():
-        store.add_lines(process_id, context, by_path)
+        store.add_lines(process_id, context, by_path, new=True)
     for context, arc_paths in arcs.items():
         if arc_paths:
             store.add_arcs(process_id, context, arc_paths)
 
 
 def _local_path(
-    path: str, cwd: str, aliases: PathAliases | None, seen: dict[str, str]
+    path: str, cwd: str, aliases: PathAliases | None, seen: dict[tuple[str, str], str]
 ) -> str:
     if aliases:
         mapped = aliases.map(path)

@@ -50,11 +50,13 @@ CREATE TABLE arc (
 
 def lines_to_bits(lines: Iterable[int]) -> bytes:
     """Encode line numbers as a little-endian bitmap."""
-    value = 0
-    for line in lines:
-        if line > 0:
-            value |= 1 << line
-    return value.to_bytes((value.bit_length() + 7) // 8, "little")
+    nums = [line for line in lines if line > 0]
+    if not nums:
+        return b""
+    bits = bytearray(max(nums) // 8 + 1)
+    for line in nums:
+        bits[line >> 3] |= 1 << (line & 7)
+    return bytes(bits)
 
 
 def bits_to_lines(bits: bytes) -> set[int]:
@@ -231,10 +233,25 @@ class Store:
         )
 
     def add_lines(
-        self, process_id: int, context: str, lines: Mapping[str, Iterable[int]]
+        self,
+        process_id: int,
+        context: str,
+        lines: Mapping[str, Iterable[int]],
+        *,
+        new: bool = False,
     ) -> None:
-        """Add executed lines of one process under one context."""
+        """Add executed lines of one process under one context.
+
+        `new` says the process has no lines in this context yet (true for a
+        process just added): then there is nothing to merge with.
+        """
         cid = self._context_id(context)
+        if new:
+            self._db.executemany(
+                "INSERT INTO line_bits VALUES (?, ?, ?, ?)",
+                [(self._file_id(p), process_id, cid, lines_to_bits(n)) for p, n in lines.items()],
+            )
+            return
         for path, nums in lines.items():
             fid = self._file_id(path)
             bits = lines_to_bits(nums)
