@@ -23,6 +23,7 @@ from typing import IO
 
 import mpcov
 from mpcov.analysis import Analysis, AnalysisCache
+from mpcov.arcs import ArcAnalysis, ArcAnalysisCache
 from mpcov.combine import CombineResult, combine, fragment_dir_for, wait_for_running
 from mpcov.config import Config
 from mpcov.errors import MpcovError, NoDataError
@@ -117,12 +118,17 @@ def prepare_run(
         ) from None
     run_id = uuid.uuid4().hex
     hooks = hook_dir()
-    if config.branch:
-        # Branch measurement is not built yet: say so instead of labelling
-        # line data as branch data.
-        warn("branch coverage is not available in this version of mpcov; measuring lines only "
-             "(branch-unsupported)")
-        config = config.replace(branch=False)
+    requested_core = environ.get("MPCOV_CORE") or config.core
+    if (
+        config.branch
+        and requested_core == "monitoring"
+        and sys.version_info >= (3, 12)
+        and "branch-settrace" not in config.disable_warnings
+    ):
+        # Only said when the user asked for the monitoring core: otherwise
+        # the choice is mpcov's own (see `mpcov debug`).
+        warn("branch coverage is measured with the settrace core for now, not sys.monitoring "
+             "(branch-settrace)")
     source_dirs, source_names = resolve_source(config, cwd)
     manifest = {
         "run_id": run_id,
@@ -358,11 +364,16 @@ def load_results(
     """Read the data file and analyse every measured file: (results, has_arcs)."""
     data_file = os.path.abspath(os.path.join(cwd, config.data_file))
     cache = AnalysisCache()
+    arc_cache = ArcAnalysisCache()
 
     def analyze(path: str) -> Analysis:
         return cache.analyze(path, tuple(config.exclude))
 
+    def analyze_arcs(path: str) -> ArcAnalysis:
+        return arc_cache.analyze(path, exclude=config.exclude, partial=config.partial)
+
     with Store(data_file) as store:
+        branch = store.has_arcs()
         measured = set(store.measured_files())
         results = build_results(
             store,
@@ -375,8 +386,9 @@ def load_results(
             ignore_errors=config.ignore_errors,
             warn=warn,
             with_contexts=with_contexts,
+            analyze_arcs=analyze_arcs if branch else None,
         )
-        return results, store.has_arcs()
+        return results, branch
 
 
 def record_exit_status(config: Config, cwd: str, pid: int, status: int) -> None:

@@ -23,6 +23,7 @@ see ``docs/branches.md``), which keeps mpcov's branch numbers identical:
 from __future__ import annotations
 
 import ast
+import os
 import re
 import warnings
 from collections import Counter
@@ -31,7 +32,8 @@ from dataclasses import dataclass, field
 from types import CodeType, MappingProxyType
 from typing import NamedTuple, TypeAlias
 
-from mpcov.analysis import analyze_source
+from mpcov.analysis import analyze_source, read_source
+from mpcov.errors import NoSourceError
 
 Arc: TypeAlias = tuple[int, int]
 """A jump between two statements' first lines; negative lines are code object exits."""
@@ -146,6 +148,38 @@ def analyze_arcs(
         multiline=multiline,
         with_fixes=MappingProxyType(fixes),
     )
+
+
+class ArcAnalysisCache:
+    """Analyses the arcs of files once each, like :class:`mpcov.analysis.AnalysisCache`.
+
+    An entry is keyed by path, modification time, size and the exclusion and
+    partial-branch regexes, so an edited file is analysed again.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[
+            tuple[str, int, int, tuple[str, ...], tuple[str, ...]], ArcAnalysis
+        ] = {}
+
+    def analyze(self, path: str, *, exclude: Sequence[str], partial: Sequence[str]) -> ArcAnalysis:
+        """The arc analysis of `path`, computed now or remembered from before."""
+        try:
+            st = os.stat(path)
+        except OSError as err:
+            raise NoSourceError(
+                f"No source for measured file '{path}': {err.strerror or err}"
+            ) from err
+        key = (path, st.st_mtime_ns, st.st_size, tuple(exclude), tuple(partial))
+        found = self._entries.get(key)
+        if found is None:
+            found = self._entries[key] = analyze_arcs(
+                read_source(path), path, exclude=exclude, partial=partial
+            )
+        return found
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def normalize_executed(raw_arcs: Iterable[Arc], analysis: ArcAnalysis) -> set[Arc]:

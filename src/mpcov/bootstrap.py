@@ -57,11 +57,14 @@ def activate(via: str = "pth") -> Recorder | None:
 
         manifest = read_manifest(path)
         _disabled_warnings = tuple(manifest.get("disable_warnings") or ())
-        core_name, _why = choose_core(os.environ.get("MPCOV_CORE") or manifest.get("core"))
+        branch = bool(manifest.get("branch"))
+        core_name, _why = choose_core(
+            os.environ.get("MPCOV_CORE") or manifest.get("core"), branch
+        )
         file_filter = FileFilter(manifest.get("rules") or {})
         rec = Recorder(
             manifest,
-            lambda notify: make_core(core_name, file_filter.wanted, notify),
+            lambda notify: make_core(core_name, file_filter.wanted, notify, branch),
             lambda msg: warn(msg, "write-failed"),
         )
         rec.writer.process["via"] = via

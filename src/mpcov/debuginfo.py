@@ -32,7 +32,7 @@ def _section(out: IO[str], title: str, rows: list[tuple[str, str]]) -> None:
 
 
 def _sys_info(config: Config) -> list[tuple[str, str]]:
-    core, why = choose_core(os.environ.get("MPCOV_CORE") or config.core)
+    core, why = choose_core(os.environ.get("MPCOV_CORE") or config.core, config.branch)
     return [
         ("mpcov", f"{mpcov.__version__} at {os.path.dirname(mpcov.__file__)}"),
         ("python", f"{sys.version.split()[0]} ({sys.executable})"),

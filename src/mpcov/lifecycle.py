@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any, NoReturn
 
-    from mpcov.fragment import Lines
+    from mpcov.fragment import Arcs, Lines
 
 _SIGNALS = tuple(
     s for s in (getattr(_signal, "SIGTERM", None), getattr(_signal, "SIGHUP", None)) if s
@@ -85,6 +85,7 @@ class Recorder:
         self._pid = os.getpid()
         self._lock = _thread.RLock()
         self._unsaved: Lines = {}
+        self._unsaved_arcs: Arcs = {}
         self._write_failed = False
         self._flusher = 0  # thread id of the thread flushing right now
         self._deferred_signal = 0
@@ -124,12 +125,17 @@ class Recorder:
             for path, nums in self._unsaved.items():
                 lines.setdefault(path, set()).update(nums)
             self._unsaved = {}
+        if self._unsaved_arcs:
+            for path, pairs in self._unsaved_arcs.items():
+                arcs.setdefault(path, set()).update(pairs)
+            self._unsaved_arcs = {}
         if not lines and not arcs:
             return False
         try:
             self.writer.write_data(self.context, lines, arcs)
         except OSError as exc:
-            self._unsaved = lines  # keep it: the next flush tries again
+            # Keep it: the next flush tries again.
+            self._unsaved, self._unsaved_arcs = lines, arcs
             if not self._write_failed:
                 self._write_failed = True
                 self.warn(
@@ -222,6 +228,7 @@ class Recorder:
         self._timer_lock = _thread.RLock()
         self._timer = self._last_timer = None
         self._unsaved = {}
+        self._unsaved_arcs = {}
         self._finished = False
         self._flusher = 0
         self._dying = 0

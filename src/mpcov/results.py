@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
@@ -23,6 +23,7 @@ from mpcov.errors import ConfigError, NoSourceError, NotPythonError
 
 if TYPE_CHECKING:
     from mpcov.analysis import Analysis
+    from mpcov.arcs import ArcAnalysis
 
 LineNo: TypeAlias = int
 """A 1-based line number in a source file."""
@@ -49,6 +50,10 @@ class CoverageData(Protocol):
 
     def line_contexts(self, path: str) -> dict[int, list[str]]:
         """Raw line of `path` -> labels of the processes or tests that ran it."""
+        ...
+
+    def arcs(self, path: str) -> set[tuple[int, int]]:
+        """Raw executed arcs of `path` (branch data only), the union over all processes."""
         ...
 
 
@@ -189,9 +194,9 @@ class FileResult:
     `contexts` maps executed statements to the sorted labels of the
     processes or tests that ran them, and is empty unless asked for.
 
-    The branch fields are empty until branch analysis is added: then
-    `executed_arcs` and `missing_arcs` hold the (from, to) arcs of branch
-    lines, and `numbers` counts them.
+    For branch data, `executed_arcs` and `missing_arcs` hold the (from, to)
+    arcs of branch lines taken and not taken, and `numbers` counts branches;
+    for line data they are empty.
     """
 
     path: str
@@ -237,6 +242,7 @@ def build_results(
     ignore_errors: bool = False,
     warn: Callable[[str], None],
     with_contexts: bool = False,
+    analyze_arcs: Callable[[str], ArcAnalysis] | None = None,
 ) -> list[FileResult]:
     """Make the result of every file to report on, sorted by display name.
 
@@ -248,7 +254,8 @@ def build_results(
     a one-line `warn`. A file that does not look like Python by its name (an
     extension other than ``.py*``, as templates have) is skipped silently if it
     does not parse, as coverage.py does. `with_contexts` fills
-    :attr:`FileResult.contexts`.
+    :attr:`FileResult.contexts`. `analyze_arcs`, given for branch data, gives
+    the arc analysis of a path: the results then count branches.
     """
     measured = [path for path in data.measured_files() if include_file(path)]
     never_run = _new_paths(unexecuted_files, set(measured), include_file)
@@ -262,7 +269,11 @@ def build_results(
             continue
         raw = data.lines(path) if ran else set()
         contexts = _contexts(data, path, analysis) if with_contexts and ran else {}
-        results.append(_file_result(path, display_name(path, cwd), analysis, raw, contexts))
+        result = _file_result(path, display_name(path, cwd), analysis, raw, contexts)
+        if analyze_arcs is not None:
+            raw_arcs = data.arcs(path) if ran else set()
+            result = _with_branches(result, analyze_arcs(path), raw_arcs)
+        results.append(result)
     results.sort(key=lambda result: result.name)
     return results
 
@@ -318,6 +329,28 @@ def _file_result(
         n_missing=len(missing),
     )
     return FileResult(path, name, analysis, executed, missing, numbers, contexts)
+
+
+def _with_branches(
+    result: FileResult, arc_analysis: ArcAnalysis, raw_arcs: Iterable[Arc]
+) -> FileResult:
+    """`result` with its branch arcs and counts, judged as coverage.py judges them."""
+    from mpcov.arcs import normalize_executed
+
+    executed = normalize_executed(raw_arcs, arc_analysis)
+    totals = arc_analysis.totals(executed, result.executed)
+    numbers = replace(
+        result.numbers,
+        n_branches=totals.n_branches,
+        n_partial_branches=totals.n_partial_branches,
+        n_missing_branches=totals.n_missing_branches,
+    )
+    return replace(
+        result,
+        numbers=numbers,
+        executed_arcs=frozenset(arc_analysis.executed_branch_arcs(executed)),
+        missing_arcs=frozenset(arc_analysis.missing_arcs(executed)),
+    )
 
 
 def _contexts(data: CoverageData, path: str, analysis: Analysis) -> dict[LineNo, tuple[str, ...]]:

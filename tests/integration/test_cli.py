@@ -705,7 +705,7 @@ def test_config_files(tmp_path: Path, name: str, text: str, section: str) -> Non
     assert f"config file: {tmp_path / name}\n" in out
     assert f"branch: True  {origin}\n" in out
     assert f"source: ('{tmp_path / 'pkg'}',)  {origin}\n" in out
-    # What the settings do (branch measurement is not built yet: it only warns).
+    # What the settings do.
     res = mpcov("run", "main.py", cwd=tmp_path)
     assert res.returncode == 0
     assert "Traceback" not in res.stderr

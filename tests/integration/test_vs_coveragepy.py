@@ -89,11 +89,6 @@ KNOWN_DIFFERENCES: dict[str, KnownDifference] = {
               "fail-under": ("Coverage failure: total of 50 is less than fail-under=60\n",
                              "total of 50 is less than fail-under=60\n")},
     ),
-    "branch": KnownDifference(
-        reason="mpcov does not measure branches yet: --branch warns and measures lines only "
-        "(the line sets still agree)",
-        diff={"meta.branch_coverage": (True, False)},
-    ),
 }
 
 
@@ -1106,14 +1101,10 @@ def test_branch_option(tmp_path: Path) -> None:
     cov = with_coverage(tmp_path, ["--branch", "prog.py"])
     mp = with_mpcov(tmp_path, ["prog.py"], "--branch")
     assert cov.report is not None and mp.report is not None
-    assert mp.run.stderr == (
-        "mpcov: branch coverage is not available in this version of mpcov; measuring lines "
-        "only (branch-unsupported)\n"
-    )
+    assert mp.run.stderr == ""
     assert differences(line_sets(cov.report), line_sets(mp.report)) == {}
-    diff = {"meta.branch_coverage": (cov.report["meta"]["branch_coverage"],
-                                     mp.report["meta"]["branch_coverage"])}
-    assert diff == KNOWN_DIFFERENCES["branch"].diff
+    # Branch figures are compared in test_branch.py.
+    assert mp.report["meta"]["branch_coverage"] is cov.report["meta"]["branch_coverage"] is True
 
 
 @pytest.mark.skipif(coverage.version_info < (7, 10), reason="[run] patch needs coverage 7.10")
@@ -1173,9 +1164,9 @@ def test_identical_functions_in_two_files(tmp_path: Path, core: str) -> None:
 
 
 def test_every_known_difference_is_used() -> None:
-    """Each entry is checked by a test above (json-format, messages-on-stderr and
-    branch by their own tests); none is left over from a fixed difference."""
+    """Each entry is checked by a test above (json-format and messages-on-stderr
+    by their own tests); none is left over from a fixed difference."""
     used = {"atexit", "subprocess-default", "os-exit", "sigterm", "json-format",
-            "messages-on-stderr", "branch"}
+            "messages-on-stderr"}
     assert set(KNOWN_DIFFERENCES) == used
     assert all(len(d.reason) > 40 for d in KNOWN_DIFFERENCES.values())

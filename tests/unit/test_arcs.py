@@ -10,6 +10,7 @@ function's is its first decorator's line).
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -561,3 +562,23 @@ def test_unknown_arcs_are_not_branch_arcs() -> None:
     assert a.executed_branch_arcs(executed) == [(1, 2)]
     assert a.missing_arcs(executed) == [(1, -1)]
     assert a.totals(executed, set()) == BranchTotals(2, 0, 1)
+
+
+def test_arc_analysis_cache_analyses_each_version_once(tmp_path: Path) -> None:
+    """The cache keys on path, file version and regexes; a missing file is NoSourceError."""
+    from mpcov.arcs import ArcAnalysisCache
+    from mpcov.errors import NoSourceError
+
+    path = tmp_path / "m.py"
+    path.write_text("if x:\n    y = 1\n")
+    cache = ArcAnalysisCache()
+    first = cache.analyze(str(path), exclude=(), partial=())
+    assert cache.analyze(str(path), exclude=(), partial=()) is first
+    assert first.branch_lines() == {1}
+    assert cache.analyze(str(path), exclude=("y = 1",), partial=()).branch_lines() == frozenset()
+    path.write_text("if x:\n    y = 1\nelse:\n    y = 2\n")
+    assert cache.analyze(str(path), exclude=(), partial=()).arcs == {(1, 2), (1, 4), (2, -1),
+                                                                     (4, -1)}
+    assert len(cache) == 3
+    with pytest.raises(NoSourceError):
+        cache.analyze(str(tmp_path / "gone.py"), exclude=(), partial=())

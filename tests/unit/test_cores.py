@@ -238,3 +238,107 @@ def test_threads_started_before_tracing_are_left_alone() -> None:
     stop.set()
     worker.join(5)
     assert not worker.is_alive()
+
+
+# -- branch mode (settrace only, for now) ------------------------------------------
+
+
+def _record_arcs(path: Path, run: Callable[[], object]) -> tuple[Any, Any]:
+    """Run `run` under a fresh branch-mode settrace core measuring `path`: (lines, arcs)."""
+    target = str(path)
+    notified: list[int] = []
+    core: Any = make_core("settrace", lambda f: f == target, lambda: notified.append(1),
+                          branch=True)
+    core.start()
+    try:
+        run()
+    finally:
+        core.stop()
+    assert notified, "the core must call notify() when data becomes pending"
+    return core.drain()
+
+
+@pytest.mark.parametrize(
+    "name", ["branches", "exceptions", "generators", "with_match_async"]
+)
+def test_branch_mode_records_coveragepys_arcs(name: str, tmp_path: Path) -> None:
+    """In branch mode, the settrace core records exactly coverage.py's raw arcs
+    (the programs and coverage.py's run come from the arcs comparison), and the
+    lines are the positive ends of those arcs."""
+    pytest.importorskip("coverage", minversion="7.17")
+    import runpy
+
+    from test_arcs_vs_coveragepy import PROGRAMS, _tracing_is_free, coverage_run
+
+    if not _tracing_is_free():
+        pytest.skip("the test suite is being traced; this test needs the tracer")
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(PROGRAMS[name]))
+    cov_raw, _report = coverage_run(path, tmp_path)
+    lines, arcs = _record_arcs(path, lambda: runpy.run_path(str(path), run_name="__main__"))
+    assert arcs == {str(path): cov_raw}
+    assert lines == {str(path): {n for arc in cov_raw for n in arc if n > 0}}
+
+
+def test_branch_mode_records_threads_and_drains_only_new_arcs(program: Path) -> None:
+    """Arcs of every thread are recorded; each arc is reported once per process."""
+    target = str(program)
+    core: Any = make_core("settrace", lambda f: f == target, lambda: None, branch=True)
+    namespace: dict[str, Any] = {"__name__": "measured"}
+    core.start()
+    try:
+        exec(compile(PROGRAM, target, "exec"), namespace)
+        lines, arcs = core.drain()
+        namespace["used"](5)
+        again = core.drain()
+        namespace["used"](0)
+        new = core.drain()
+    finally:
+        core.stop()
+    assert lines[target] == EXPECTED
+    assert (-27, 28) in arcs[target]  # in_thread(), run by the thread
+    assert (10, -3) in arcs[target] and (5, 10) in arcs[target]
+    assert again == ({}, {})
+    assert new == ({}, {})  # used(0) takes only arcs used(5) took
+
+
+def test_branch_mode_chooses_settrace() -> None:
+    """Branch coverage uses the settrace core on every Python, and says why."""
+    assert choose_core(None, branch=True)[0] == "settrace"
+    name, why = choose_core("monitoring", branch=True)
+    assert name == "settrace"
+    assert why.startswith("requested monitoring, but branch coverage")
+    assert choose_core("settrace", branch=True) == ("settrace", "requested")
+    core: Any = make_core("monitoring", lambda f: False, lambda: None, branch=True)
+    assert core.name == "settrace"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_branch_mode_forked_child_records_its_own_arcs(tmp_path: Path) -> None:
+    """After fork, the child reports arcs the parent had already reported."""
+    path = tmp_path / "forky.py"
+    src = "def f(n):\n    return n + 1\n"
+    target = str(path)
+    core: Any = make_core("settrace", lambda f: f == target, lambda: None, branch=True)
+    namespace: dict[str, Callable[[int], int]] = {}
+    read_fd, write_fd = os.pipe()
+    core.start()
+    try:
+        exec(compile(src, target, "exec"), namespace)
+        namespace["f"](1)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            try:
+                core.after_fork_in_child()
+                namespace["f"](2)
+                arcs = core.drain()[1].get(target, set())
+                os.write(write_fd, repr(sorted(arcs)).encode())
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            child_arcs = pipe.read()
+        os.waitpid(pid, 0)
+    finally:
+        core.stop()
+    assert child_arcs == "[(-1, 2), (2, -1)]"

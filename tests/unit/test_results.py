@@ -30,9 +30,11 @@ class FakeData:
         self,
         lines: dict[str, set[int]],
         contexts: dict[str, dict[int, list[str]]] | None = None,
+        arcs: dict[str, set[tuple[int, int]]] | None = None,
     ) -> None:
         self._lines = lines
         self._contexts = contexts or {}
+        self._arcs = arcs
         self.context_queries: list[str] = []
 
     def measured_files(self) -> list[str]:
@@ -42,7 +44,10 @@ class FakeData:
         return self._lines[path]
 
     def has_arcs(self) -> bool:
-        return False
+        return self._arcs is not None
+
+    def arcs(self, path: str) -> set[tuple[int, int]]:
+        return (self._arcs or {}).get(path, set())
 
     def line_contexts(self, path: str) -> dict[int, list[str]]:
         self.context_queries.append(path)
@@ -408,3 +413,39 @@ def test_contexts_are_not_queried_unless_asked() -> None:
     (result,) = build(data, Sources(analysis("/proj/m.py", [1])))
     assert result.contexts == {}
     assert data.context_queries == []
+
+
+BRANCHY = """\
+def f(x):
+    if x:
+        return 1
+    for i in range(x):
+        pass
+    return 2
+
+f(0)
+"""
+
+
+def test_branch_data_fills_branch_arcs_and_numbers() -> None:
+    """With `analyze_arcs`, raw arcs are judged as coverage.py judges them."""
+    from mpcov.analysis import analyze_source
+    from mpcov.arcs import analyze_arcs
+
+    path = "/proj/b.py"
+    raw_arcs = {(-1, 1), (1, 8), (8, -1), (-1, 2), (2, 4), (4, 6), (6, -1)}
+    data = FakeData({path: {1, 2, 4, 6, 8}}, arcs={path: raw_arcs})
+    never = "/proj/never.py"
+    (result, unrun) = build(
+        data,
+        lambda p: analyze_source(BRANCHY, p),
+        unexecuted_files=[never],
+        analyze_arcs=lambda p: analyze_arcs(BRANCHY, p, exclude=(), partial=()),
+    )
+    assert result.executed_arcs == {(2, 4), (4, 6)}
+    assert result.missing_arcs == {(2, 3), (4, 5)}
+    assert result.numbers == Numbers(1, 7, 0, 2, n_branches=4, n_partial_branches=2,
+                                     n_missing_branches=2)
+    assert unrun.executed_arcs == frozenset()
+    assert unrun.numbers.n_missing_branches == 4
+    assert unrun.numbers.n_partial_branches == 0

@@ -3,8 +3,10 @@
 Every core has the same small interface (duck-typed, to keep ``typing`` out of
 measured processes)::
 
-    core = Core(wanted, notify)   # wanted(filename) -> bool, cached by the caller
+    core = Core(wanted, notify, branch)
+                                  # wanted(filename) -> bool, cached by the caller
                                   # notify() is called when new data becomes pending
+                                  # branch: record arcs too (settrace only, for now)
     core.start()                  # begin measuring this process (all threads)
     core.stop()
     lines, arcs = core.drain()    # new data since the last drain:
@@ -25,15 +27,24 @@ if TYPE_CHECKING:
 CORES = ("monitoring", "settrace")
 
 
-def choose_core(requested: str | None) -> tuple[str, str]:
+#: Why branch coverage uses the settrace core on every Python, for now.
+BRANCH_NEEDS_SETTRACE = "branch coverage is measured with settrace for now"
+
+
+def choose_core(requested: str | None, branch: bool = False) -> tuple[str, str]:
     """Pick a core for this interpreter: (name, why).
 
     `requested` comes from the configuration or ``MPCOV_CORE``; ``None`` means
-    the best one available.
+    the best one available. With `branch`, the core is settrace (the only one
+    that records arcs so far).
     """
     has_monitoring = sys.version_info >= (3, 12)
     if requested == "settrace":
         return "settrace", "requested"
+    if branch:
+        if requested == "monitoring":
+            return "settrace", f"requested monitoring, but {BRANCH_NEEDS_SETTRACE}"
+        return "settrace", BRANCH_NEEDS_SETTRACE
     if requested == "monitoring":
         if has_monitoring:
             return "monitoring", "requested"
@@ -58,12 +69,38 @@ def drain_lines(pending: list[tuple[str, int]]) -> dict[str, set[int]]:
     return lines
 
 
-def make_core(name: str, wanted: Callable[[str], bool], notify: Callable[[], None]) -> object:
-    """Create the named core."""
-    if name == "monitoring":
+def drain_arcs(
+    pending: list[tuple[str, int, int]],
+) -> tuple[dict[str, set[int]], dict[str, set[tuple[int, int]]]]:
+    """Take every ``(filename, from, to)`` recorded so far out of `pending`:
+    (lines, arcs) by file, the lines being the positive ends of the arcs.
+    Safe while callbacks append concurrently, as :func:`drain_lines`."""
+    count = len(pending)
+    lines: dict[str, set[int]] = {}
+    arcs: dict[str, set[tuple[int, int]]] = {}
+    for filename, start, end in pending[:count]:
+        found = arcs.get(filename)
+        if found is None:
+            found = arcs[filename] = set()
+            lines[filename] = set()
+        found.add((start, end))
+        ran = lines[filename]
+        if start > 0:
+            ran.add(start)
+        if end > 0:
+            ran.add(end)
+    del pending[:count]
+    return lines, arcs
+
+
+def make_core(
+    name: str, wanted: Callable[[str], bool], notify: Callable[[], None], branch: bool = False
+) -> object:
+    """Create the named core; `branch` records arcs (settrace only, for now)."""
+    if name == "monitoring" and not branch:
         from mpcov.cores.monitoring import MonitoringCore
 
         return MonitoringCore(wanted, notify)
     from mpcov.cores.settrace import SettraceCore
 
-    return SettraceCore(wanted, notify)
+    return SettraceCore(wanted, notify, branch)
