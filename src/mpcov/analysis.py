@@ -314,7 +314,10 @@ def _docstring_lines(node: ast.AST) -> range:
 
 
 def _is_irrefutable(case: ast.match_case) -> bool:
-    """Does `case` match anything, like ``case _:`` or ``case name:`` without a guard?"""
+    """Does `case` match anything, like ``case _:`` or ``case name:`` without a guard?
+
+    Shared with mpcov.arcs, which needs the same judgement.
+    """
     pattern = case.pattern
     # Only the last alternative of an or-pattern may be irrefutable.
     while isinstance(pattern, ast.MatchOr):

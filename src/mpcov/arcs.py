@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from types import CodeType, MappingProxyType
 from typing import NamedTuple, TypeAlias
 
-from mpcov.analysis import analyze_source, read_source
+from mpcov.analysis import _is_irrefutable, analyze_source, read_source
 from mpcov.errors import NoSourceError
 
 Arc: TypeAlias = tuple[int, int]
@@ -516,16 +516,6 @@ def _constant_test(node: ast.expr) -> tuple[bool, bool]:
             combine = any if isinstance(node.op, ast.Or) else all
             return True, combine(value for _, value in tests)
     return False, False
-
-
-def _is_irrefutable(case: ast.match_case) -> bool:
-    """Does `case` match anything, like ``case _:`` or ``case name:`` without a guard?"""
-    pattern = case.pattern
-    while isinstance(pattern, ast.MatchOr):
-        pattern = pattern.patterns[-1]
-    while isinstance(pattern, ast.MatchAs) and pattern.pattern is not None:
-        pattern = pattern.pattern
-    return case.guard is None and isinstance(pattern, ast.MatchAs)
 
 
 def _first_line(line: int, multiline: Mapping[int, int]) -> int:

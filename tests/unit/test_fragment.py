@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from mpcov import fragment
 from mpcov.fragment import (
     FORMAT_VERSION,
     MAGIC,
@@ -385,39 +384,3 @@ def test_forget_drops_the_descriptor_without_closing_it(tmp_path: Path) -> None:
     os.write(fd, b"")  # still usable by its real owner
     os.close(fd)
 
-
-def test_fragment_module_imports_nothing_costly() -> None:
-    """The writer runs in every measured child: only os and marshal at import time."""
-    import ast
-
-    tree = ast.parse(Path(fragment.__file__).read_text())
-    imported: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
-            imported.add(node.module or "")
-    assert imported <= {"os", "marshal"}, imported
-
-
-@pytest.mark.parametrize(
-    "record",
-    [
-        ("data", "", 5, ()),
-        ("data", "", (("/a.py", (1,), "extra"),), ()),
-        ("data", "", (), ((1, 2, 3),)),
-        ("end", "not a dict"),
-    ],
-)
-def test_well_framed_record_of_the_wrong_shape_is_damage(
-    tmp_path: Path, record: tuple[Any, ...]
-) -> None:
-    """A record with a valid checksum but the wrong layout stops reading; it never
-    raises out of read_fragment (combine would stop on every later fragment too)."""
-    path = _raw_fragment(
-        tmp_path, ("process", dict(PROCESS)), ("data", "c", (("/a.py", (1,)),), ()), record
-    )
-    frag = read_fragment(path)
-    assert [_as_tuple(b) for b in frag.batches] == [("c", {"/a.py": (1,)}, {})]
-    assert frag.end is None
-    assert frag.problem is not None

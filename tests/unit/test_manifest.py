@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from mpcov import manifest as manifest_module
 from mpcov.manifest import MANIFEST_FORMAT, ManifestError, read_manifest, write_manifest
 from mpcov.select import compile_rules
 
@@ -88,16 +87,3 @@ def test_damaged_or_foreign_manifest(tmp_path: Path, content: bytes) -> None:
         read_manifest(str(path))
     assert str(info.value) == f"run manifest {path} is damaged or from another mpcov version"
 
-
-def test_manifest_module_imports_nothing_costly() -> None:
-    """Every measured child reads the manifest: only os and marshal at import time."""
-    import ast
-
-    tree = ast.parse(Path(manifest_module.__file__).read_text())
-    imported: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
-            imported.add(node.module or "")
-    assert imported <= {"os", "marshal"}, imported
