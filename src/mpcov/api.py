@@ -22,16 +22,27 @@ from dataclasses import dataclass
 from typing import IO
 
 import mpcov
-from mpcov.analysis import Analysis, AnalysisCache
-from mpcov.arcs import ArcAnalysis, ArcAnalysisCache
-from mpcov.combine import CombineResult, combine, fragment_dir_for, wait_for_running
 from mpcov.config import Config
 from mpcov.errors import MpcovError, NoDataError
-from mpcov.files import PathAliases
-from mpcov.manifest import ENV_VAR, ManifestError, read_manifest, write_manifest
-from mpcov.results import FileResult, build_results
+from mpcov.manifest import (
+    ENV_VAR,
+    ManifestError,
+    fragment_dir_for,
+    read_manifest,
+    write_manifest,
+)
 from mpcov.select import compile_glob, compile_rules, glob_match_any
-from mpcov.store import Store
+
+# Modules needed only after the program has run (combine, reports) are
+# imported where they are used: `mpcov run` starts the program sooner, and a
+# short program's run costs less CPU in total.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mpcov.analysis import Analysis
+    from mpcov.arcs import ArcAnalysis
+    from mpcov.combine import CombineResult
+    from mpcov.results import FileResult
+    from mpcov.store import Store
 
 Warn = Callable[[str], None]
 
@@ -257,6 +268,9 @@ def combine_data(
             data_files.append(path)
         else:
             raise NoDataError(f"Couldn't combine from non-existent path '{entry}'")
+    from mpcov.combine import combine
+    from mpcov.files import PathAliases
+
     aliases = PathAliases(config.paths, cwd=cwd)
     result = combine(
         data_file,
@@ -284,6 +298,8 @@ def _remember_source(data_file: str, fragment_dir: str) -> None:
         names.update(manifest.get("source_names") or ())
     if not (dirs or names) or not os.path.exists(data_file):
         return
+    from mpcov.store import Store
+
     with Store(data_file) as store, store.transaction():
         dirs.update(json.loads(store.get_meta("source_dirs") or "[]"))
         names.update(json.loads(store.get_meta("source_names") or "[]"))
@@ -294,6 +310,8 @@ def _remember_source(data_file: str, fragment_dir: str) -> None:
 def wait_for_processes(config: Config, cwd: str) -> int:
     """Wait (up to ``wait_for_children`` s) for measured processes still running."""
     data_file = os.path.abspath(os.path.join(cwd, config.data_file))
+    from mpcov.combine import wait_for_running
+
     return wait_for_running(fragment_dir_for(data_file), config.wait_for_children)
 
 
@@ -363,6 +381,11 @@ def load_results(
 ) -> tuple[list[FileResult], bool]:
     """Read the data file and analyse every measured file: (results, has_arcs)."""
     data_file = os.path.abspath(os.path.join(cwd, config.data_file))
+    from mpcov.analysis import AnalysisCache
+    from mpcov.arcs import ArcAnalysisCache
+    from mpcov.results import build_results
+    from mpcov.store import Store
+
     cache = AnalysisCache()
     arc_cache = ArcAnalysisCache()
 
@@ -397,6 +420,8 @@ def record_exit_status(config: Config, cwd: str, pid: int, status: int) -> None:
     data_file = os.path.abspath(os.path.join(cwd, config.data_file))
     if not os.path.exists(data_file):
         return
+    from mpcov.store import Store
+
     with Store(data_file) as store, store.transaction():
         store.set_exit_status(os.uname().nodename, pid, status)
 
@@ -406,6 +431,8 @@ def write_process_tree(config: Config, *, cwd: str, out: IO[str]) -> None:
     from mpcov.report.processes import render_processes
 
     data_file = os.path.abspath(os.path.join(cwd, config.data_file))
+    from mpcov.store import Store
+
     with Store(data_file) as store:
         procs = store.processes()
         if not procs:

@@ -12,7 +12,6 @@ import argparse
 import io
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -174,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(COMMANDS[ns.command](ns, config, cwd))
     except MpcovError as exc:
         if ns.debug:
+            import traceback
+
             traceback.print_exc()
         print(f"mpcov: {exc}", file=sys.stderr)
         return ERR

@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from filelock import FileLock, Timeout
-
 from mpcov.errors import DataError
 from mpcov.files import PathAliases
 from mpcov.fragment import SUFFIX, Fragment, FragmentError, read_fragment
@@ -52,11 +50,6 @@ class CombineResult:
             notes.append(f"{len(self.damaged)} damaged")
         text = " ".join(parts)
         return text + (f" ({'; '.join(notes)})" if notes else "")
-
-
-def fragment_dir_for(data_file: str) -> str:
-    """Where processes write fragments for `data_file`: ``<data_file>.d``."""
-    return data_file + ".d"
 
 
 def list_fragments(directory: str) -> list[str]:
@@ -114,6 +107,8 @@ def combine(
     lock_timeout: float = LOCK_TIMEOUT,
 ) -> CombineResult:
     """Merge fragments from `fragment_dirs` and whole `data_files` into `data_file`."""
+    from filelock import FileLock, Timeout  # here: it costs ~15 ms to import
+
     result = CombineResult()
     lock = FileLock(data_file + ".lock")
     try:

@@ -9,9 +9,10 @@ from typing import IO
 
 import mpcov
 from mpcov.api import hook_dir
-from mpcov.combine import fragment_dir_for, list_fragments
+from mpcov.combine import list_fragments
 from mpcov.config import Config
 from mpcov.cores import choose_core
+from mpcov.manifest import fragment_dir_for
 
 
 def write_debug(topic: str, config: Config, cwd: str, out: IO[str]) -> None:

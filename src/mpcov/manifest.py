@@ -36,6 +36,11 @@ class ManifestError(Exception):
     """The manifest named by MPCOV_RUN cannot be used."""
 
 
+def fragment_dir_for(data_file: str) -> str:
+    """Where processes write fragments for `data_file`: ``<data_file>.d``."""
+    return data_file + ".d"
+
+
 def write_manifest(path: str, manifest: dict[str, Any]) -> None:
     """Write `manifest` atomically (children may read it at any moment)."""
     data = marshal.dumps({"format": MANIFEST_FORMAT, **manifest}, 4)

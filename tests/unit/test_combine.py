@@ -23,7 +23,6 @@ from mpcov import combine as combine_module
 from mpcov.combine import (
     CombineResult,
     combine,
-    fragment_dir_for,
     list_fragments,
     process_is_running,
     wait_for_running,
@@ -31,6 +30,7 @@ from mpcov.combine import (
 from mpcov.errors import BranchMismatchError, DataError
 from mpcov.files import PathAliases
 from mpcov.fragment import SUFFIX, FragmentWriter
+from mpcov.manifest import fragment_dir_for
 from mpcov.store import Store
 
 HOST = "testhost"  # not this machine: process_is_running would say "finished"
