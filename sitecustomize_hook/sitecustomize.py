@@ -41,7 +41,6 @@ def _mpcov_start():
 def _chain_load(here):
     """Run the next sitecustomize on sys.path, as if this one were not there."""
     import importlib.machinery
-    import importlib.util
     import os
     import sys
 
@@ -49,6 +48,8 @@ def _chain_load(here):
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
     if spec is None or spec.loader is None:
         return
+    import importlib.util  # only now: it costs milliseconds on 3.11
+
     module = importlib.util.module_from_spec(spec)
     sys.modules["sitecustomize"] = module
     spec.loader.exec_module(module)

@@ -110,7 +110,7 @@ def budgets(rows: Sequence[Row], means: Mapping[str, float], version: tuple[int,
     def judge(budget: str, value: float, ok: bool, measured: str, applies: bool = True) -> None:
         status = "n/a" if math.isnan(value) else ("PASS" if ok else "MISS")
         if not applies and status != "n/a":
-            status = f"info ({status} if it applied)"
+            status, measured = "info", f"{measured}; not this Python's budget ({status} if it were)"
         out.append(Verdict(budget, measured, status))
 
     g, env = means.get("mpcov", math.nan), means.get("mpcov-env", math.nan)
@@ -145,7 +145,8 @@ def budgets(rows: Sequence[Row], means: Mapping[str, float], version: tuple[int,
 
 
 def budget_text(verdicts: Sequence[Verdict]) -> str:
-    """The budget summary, one line each."""
+    """The budget summary, one line each; budgets of workloads not run are left out."""
+    verdicts = [v for v in verdicts if v.status != "n/a"] or list(verdicts)
     width = max(len(v.budget) for v in verdicts)
     return "\n".join(f"{v.status:<5} {v.budget.ljust(width)}  {v.measured}" for v in verdicts)
 
