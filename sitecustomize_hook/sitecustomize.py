@@ -19,7 +19,7 @@ def _mpcov_start():
         return here
     try:
         try:
-            import mpcov.bootstrap  # noqa: F401  (installed in this interpreter)
+            import mpcov.bootstrap
         except ImportError:
             # The package this hook ships in: .../site-packages/mpcov/_hook/
             # (an installed wheel) or the repository's src/mpcov (a checkout).
