@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from types import CodeType, MappingProxyType
 from typing import NamedTuple, TypeAlias
 
-from mpcov.analysis import _is_irrefutable, analyze_source, read_source
+from mpcov.analysis import _code_lines, _is_irrefutable, analyze_source, read_source
 from mpcov.errors import NoSourceError
 
 Arc: TypeAlias = tuple[int, int]
@@ -482,15 +482,6 @@ def _compile(text: str, path: str) -> tuple[ast.Module, CodeType]:
         warnings.simplefilter("ignore")
         tree = ast.parse(text, path)
         return tree, compile(tree, path, "exec", dont_inherit=True)
-
-
-def _code_lines(code: CodeType) -> Iterator[int]:
-    """Every line number in the line tables of `code` and the code nested in it."""
-    if code.co_name != "__annotate__":
-        yield from (line for _, _, line in code.co_lines() if line)
-    for const in code.co_consts:
-        if isinstance(const, CodeType):
-            yield from _code_lines(const)
 
 
 def _statement_nodes(node: ast.AST) -> Iterator[ast.AST]:
