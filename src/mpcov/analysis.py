@@ -118,6 +118,16 @@ def read_source(path: str) -> str:
         raise NotPythonError(f"Couldn't parse '{path}' as Python: {err} (line {line})") from err
 
 
+def file_stamp(path: str) -> tuple[str, int, int]:
+    """`path` with its modification time and size: what makes a cached
+    analysis of it still valid. NoSourceError when the file is gone."""
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        raise NoSourceError(f"No source for measured file '{path}': {err.strerror or err}") from err
+    return path, st.st_mtime_ns, st.st_size
+
+
 class AnalysisCache:
     """Analyses files once each, however many processes' data a report combines.
 
@@ -130,13 +140,7 @@ class AnalysisCache:
 
     def analyze(self, path: str, exclude: Sequence[str] = DEFAULT_EXCLUDE) -> Analysis:
         """The analysis of `path`, computed now or remembered from before."""
-        try:
-            st = os.stat(path)
-        except OSError as err:
-            raise NoSourceError(
-                f"No source for measured file '{path}': {err.strerror or err}"
-            ) from err
-        key = (path, st.st_mtime_ns, st.st_size, tuple(exclude))
+        key = (*file_stamp(path), tuple(exclude))
         if key not in self._entries:
             self._entries[key] = analyze_file(path, exclude)
         return self._entries[key]

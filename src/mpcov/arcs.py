@@ -23,7 +23,6 @@ see ``docs/branches.md``), which keeps mpcov's branch numbers identical:
 from __future__ import annotations
 
 import ast
-import os
 import re
 import warnings
 from collections import Counter
@@ -32,8 +31,13 @@ from dataclasses import dataclass, field
 from types import CodeType, MappingProxyType
 from typing import NamedTuple, TypeAlias
 
-from mpcov.analysis import _code_lines, _is_irrefutable, analyze_source, read_source
-from mpcov.errors import NoSourceError
+from mpcov.analysis import (
+    _code_lines,
+    _is_irrefutable,
+    analyze_source,
+    file_stamp,
+    read_source,
+)
 
 Arc: TypeAlias = tuple[int, int]
 """A jump between two statements' first lines; negative lines are code object exits."""
@@ -164,13 +168,7 @@ class ArcAnalysisCache:
 
     def analyze(self, path: str, *, exclude: Sequence[str], partial: Sequence[str]) -> ArcAnalysis:
         """The arc analysis of `path`, computed now or remembered from before."""
-        try:
-            st = os.stat(path)
-        except OSError as err:
-            raise NoSourceError(
-                f"No source for measured file '{path}': {err.strerror or err}"
-            ) from err
-        key = (path, st.st_mtime_ns, st.st_size, tuple(exclude), tuple(partial))
+        key = (*file_stamp(path), tuple(exclude), tuple(partial))
         found = self._entries.get(key)
         if found is None:
             found = self._entries[key] = analyze_arcs(
