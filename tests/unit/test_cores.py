@@ -87,6 +87,34 @@ def _record(core_name: str, path: Path, source: str) -> dict[str, set[int]]:
     return lines
 
 
+def _drained_in_forked_child(
+    core: Any, src: str, target: str, namespace: dict[str, Any], part: int
+) -> str:
+    """Run `src` (defining f) under `core`, call f(1), fork; the child calls
+    after_fork_in_child() and f(2), then reports ``drain()[part]`` for `target`."""
+    read_fd, write_fd = os.pipe()
+    core.start()
+    try:
+        exec(compile(src, target, "exec"), namespace)
+        namespace["f"](1)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            try:
+                core.after_fork_in_child()
+                namespace["f"](2)
+                found = core.drain()[part].get(target, set())
+                os.write(write_fd, repr(sorted(found)).encode())
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            reported = pipe.read()
+        os.waitpid(pid, 0)
+    finally:
+        core.stop()
+    return reported
+
+
 @pytest.fixture
 def program(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "prog.py"
@@ -204,27 +232,8 @@ def test_forked_child_records_its_own_run(core_name: str, tmp_path: Path) -> Non
     target = str(path)
     core: Any = make_core(core_name, lambda f: f == target, lambda: None)
     namespace: dict[str, Callable[[int], int]] = {}
-    read_fd, write_fd = os.pipe()
-    core.start()
-    try:
-        exec(compile(src, target, "exec"), namespace)
-        namespace["f"](1)  # the parent runs line 2 before the fork
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            try:
-                core.after_fork_in_child()
-                namespace["f"](2)
-                lines = core.drain()[0].get(target, set())
-                os.write(write_fd, repr(sorted(lines)).encode())
-            finally:
-                os._exit(0)
-        os.close(write_fd)
-        with os.fdopen(read_fd) as pipe:
-            child_lines = pipe.read()
-        os.waitpid(pid, 0)
-    finally:
-        core.stop()
-    assert child_lines == "[2]"
+    # The parent runs line 2 before the fork; the child runs it again.
+    assert _drained_in_forked_child(core, src, target, namespace, 0) == "[2]"
 
 
 def test_threads_started_before_tracing_are_left_alone() -> None:
@@ -321,24 +330,5 @@ def test_branch_mode_forked_child_records_its_own_arcs(tmp_path: Path) -> None:
     target = str(path)
     core: Any = make_core("settrace", lambda f: f == target, lambda: None, branch=True)
     namespace: dict[str, Callable[[int], int]] = {}
-    read_fd, write_fd = os.pipe()
-    core.start()
-    try:
-        exec(compile(src, target, "exec"), namespace)
-        namespace["f"](1)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            try:
-                core.after_fork_in_child()
-                namespace["f"](2)
-                arcs = core.drain()[1].get(target, set())
-                os.write(write_fd, repr(sorted(arcs)).encode())
-            finally:
-                os._exit(0)
-        os.close(write_fd)
-        with os.fdopen(read_fd) as pipe:
-            child_arcs = pipe.read()
-        os.waitpid(pid, 0)
-    finally:
-        core.stop()
+    child_arcs = _drained_in_forked_child(core, src, target, namespace, 1)
     assert child_arcs == "[(-1, 2), (2, -1)]"
