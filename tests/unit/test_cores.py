@@ -332,3 +332,70 @@ def test_branch_mode_forked_child_records_its_own_arcs(tmp_path: Path) -> None:
     namespace: dict[str, Callable[[int], int]] = {}
     child_arcs = _drained_in_forked_child(core, src, target, namespace, 1)
     assert child_arcs == "[(-1, 2), (2, -1)]"
+
+
+# -- settrace: what stops being traced ------------------------------------------
+
+
+def test_settrace_stops_tracing_a_function_once_all_its_lines_ran(tmp_path: Path) -> None:
+    """A function's ``def`` line gets no line event of its own: once the body
+    has run, the function is no longer traced, and a frame that still holds
+    its tracer (a suspended generator, here) drops it at its next line."""
+    path = tmp_path / "done.py"
+    src = textwrap.dedent(
+        """\
+        import sys
+
+        def tracer_of_my_frame():
+            tracer = sys._getframe().f_trace
+            return tracer
+
+        def gen():
+            yield sys._getframe().f_trace
+            yield sys._getframe().f_trace
+            yield sys._getframe().f_trace
+        """
+    )
+    target = str(path)
+    core: Any = make_core("settrace", lambda f: f == target, lambda: None)
+    namespace: dict[str, Any] = {}
+    core.start()
+    try:
+        exec(compile(src, target, "exec"), namespace)
+        first, second = namespace["tracer_of_my_frame"](), namespace["tracer_of_my_frame"]()
+        g1, g2 = namespace["gen"](), namespace["gen"]()
+        started = [next(g1), next(g2)]  # both traced, suspended at line 8
+        g1_rest = [next(g1), next(g1)]  # line 10, the last one, untraces g1 at once
+        g2_rest = [next(g2), next(g2)]  # g2 drops its tracer at line 9
+        third = namespace["tracer_of_my_frame"]()
+    finally:
+        core.stop()
+    assert first is not None and second is None and third is None
+    assert None not in started
+    assert g1_rest[0] is not None and g1_rest[1] is None
+    assert g2_rest == [None, None]
+    assert core.drain()[0] == {target: {1, 3, 4, 5, 7, 8, 9, 10}}
+
+
+def test_settrace_cache_lets_unused_code_objects_go(tmp_path: Path) -> None:
+    """The decision cache holds the code objects it has seen (so that their ids
+    stay theirs) but lets a sweep drop those nothing else holds."""
+    import gc
+    import weakref
+
+    target = str(tmp_path / "made.py")
+    core: Any = make_core("settrace", lambda f: f == target, lambda: None)
+    core.start()
+    try:
+        namespace: dict[str, Any] = {}
+        exec(compile("def f():\n    return 1\n", target, "exec"), namespace)
+        namespace["f"]()
+    finally:
+        core.stop()
+    code = weakref.ref(namespace.pop("f").__code__)
+    gc.collect()
+    assert code() is not None  # only the cache holds it now
+    core._sweep()
+    gc.collect()
+    assert code() is None
+    assert core.drain()[0] == {target: {1, 2}}

@@ -3,13 +3,20 @@
 The global trace function decides once per code object whether it is
 measured; measured frames get a local trace function that records each line
 once. When every line of a code object has been seen, that code object is no
-longer traced at all (new frames get no local tracer, and the current frame
-drops its own), so hot, fully covered code runs at nearly full speed.
+longer traced at all (new frames get no local tracer, and frames still holding
+the tracer drop it at their next event), so hot, fully covered code runs at
+the speed of untraced code under ``sys.settrace``.
 
 With ``branch=True`` it records arcs instead, as ``docs/branches.md`` ("How
 the tracers record arcs") specifies: every measured frame gets its own local
 tracer holding the frame's last line, and stays traced, since every
 transition counts. Each arc is reported once per process.
+
+Speed: the global trace function runs for every Python call in the process
+(measured or not), the local one for every line of a traced frame, so both
+are a handful of bytecodes. Decisions are cached by ``id(code)``: hashing a
+code object hashes its bytecode, constants and names on every call. Each
+cache entry holds its code object, so the id cannot be reused while cached.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ if TYPE_CHECKING:
     TraceFn = Callable[[FrameType, str, object], object]
     # Branch mode: makes the local tracer of one new frame.
     FrameTracerFactory = Callable[[FrameType], TraceFn]
+    # id(code) -> (code, what the global trace function hands its frames).
+    ById = dict[int, tuple[CodeType, Any]]
 
 
 _real_start_new_thread = _thread.start_new_thread
@@ -44,6 +53,39 @@ if not _RESUME:  # pragma: no cover - an interpreter newer than mpcov knows
 # A yield stops before the RESUME it continues at; 3.13 reports that RESUME itself.
 _AFTER_YIELD = 0 if sys.version_info[:2] == (3, 13) else 2
 
+# The id cache is swept of entries whose code object only the cache still
+# holds once it has this many entries (then again at twice the survivors),
+# so a program that keeps compiling code does not keep it all alive.
+_SWEEP_MIN = 1 << 14
+
+
+class _EveryLine:
+    """Stands in for the remaining lines of a code object whose lines have all
+    been seen: every line "is in it", so a frame still holding the code's
+    tracer (a recursion's outer frame, another thread's, a suspended
+    generator's) takes the slow path at its next line and drops the tracer."""
+
+    def __contains__(self, line: object) -> bool:
+        return True
+
+    def __bool__(self) -> bool:
+        return False
+
+
+_EVERY_LINE: Any = _EveryLine()
+
+
+def _traced_lines(code: CodeType) -> set[int]:
+    """The lines of `code` that can get a "line" event: not those only of the
+    instructions up to the first RESUME (the ``def`` line of a function, line
+    0 of a module), which are never traced. Counting them would keep nearly
+    every function traced forever."""
+    co_code = code.co_code
+    resume = 0
+    while co_code[resume] != _RESUME:  # a few MAKE_CELL, COPY_FREE_VARS, RETURN_GENERATOR
+        resume += 2
+    return {line for _, end, line in code.co_lines() if line is not None and end > resume + 2}
+
 
 class SettraceCore:
     """Records executed lines with sys.settrace (all threads)."""
@@ -57,20 +99,20 @@ class SettraceCore:
         self._notify = notify
         self._branch = branch
         self._pending: list[tuple[str, int]] = []
+        # Line mode: every line reported so far, per file (emptied in place
+        # after a fork: tracers hold these sets).
+        self._reported: dict[str, set[int]] = {}
         # Branch mode: new (filename, from, to) arcs, and every arc reported
         # so far per file (emptied in place after a fork).
         self._pending_arcs: list[tuple[str, int, int]] = []
         self._seen_arcs: dict[str, set[tuple[int, int]]] = {}
-        self._factories: dict[str, dict[CodeType, FrameTracerFactory | None]] = {}
-        # filename -> code object -> local trace function, or None when not
-        # traced (not measured, or every line already seen). Keyed by file
-        # first because code objects compare equal across files: identical
-        # functions at the same line of two files are == (co_filename is not
-        # part of code equality).
-        self._tracers: dict[str, dict[CodeType, TraceFn | None]] = {}
+        # id(code) -> (code, local tracer or None) in line mode, (code, frame
+        # tracer factory or None) in branch mode; None: not traced (not
+        # measured, or every line already seen).
+        self._by_id: ById = {}
+        self._sweep_at = _SWEEP_MIN
         self._active = False
-        if branch:
-            self._global = self._global_arcs  # type: ignore[method-assign]
+        self._global: TraceFn = self._global_arcs() if branch else self._global_lines()
 
     def start(self) -> None:
         """Trace the current thread and every thread started from now on."""
@@ -106,65 +148,115 @@ class SettraceCore:
             threading.settrace(None)
         sys.settrace(None)
 
-    def _global(self, frame: FrameType, event: str, arg: object) -> TraceFn | None:
-        if event != "call":
-            return None
-        code = frame.f_code
+    def _cache(self, code: CodeType, decision: object) -> None:
+        """Remember what the global trace function hands frames of `code`."""
+        by_id = self._by_id
+        if len(by_id) >= self._sweep_at:
+            self._sweep()
+        by_id[id(code)] = (code, decision)
+
+    def _sweep(self) -> None:
+        """Forget the code objects only the cache holds (dropping a live one
+        costs one more decision, never a wrong one)."""
+        by_id = self._by_id
+        getrefcount = sys.getrefcount
+        # By key, holding no entry between checks: dropping a module's code
+        # object can free the code of its functions (its constants), which
+        # come later in the dict, being made later.
+        for key in list(by_id):
+            if getrefcount(by_id[key][0]) <= 2:  # the entry's and getrefcount's own
+                del by_id[key]
+        self._sweep_at = max(_SWEEP_MIN, 2 * len(by_id))
+
+    # -- line mode ---------------------------------------------------------
+
+    def _global_lines(self) -> TraceFn:
+        """The global trace function of line mode. It only ever gets "call"
+        events (sys.settrace sends the others to the frame's own tracer)."""
+        decide = self._decide_lines
+
+        def global_trace(
+            frame: FrameType, event: str, arg: object, by_id: ById = self._by_id, _id: Any = id
+        ) -> Any:
+            try:
+                return by_id[_id(frame.f_code)][1]
+            except KeyError:
+                return decide(frame.f_code)
+
+        return global_trace
+
+    def _decide_lines(self, code: CodeType) -> TraceFn | None:
         filename = code.co_filename
-        in_file = self._tracers.get(filename)
-        if in_file is None:
-            in_file = self._tracers[filename] = {}
-        try:
-            return in_file[code]
-        except KeyError:
-            pass
-        tracer = self._make_tracer(code, in_file) if self._wanted(filename) else None
-        in_file[code] = tracer
+        tracer = self._make_tracer(code) if self._wanted(filename) else None
+        self._cache(code, tracer)
         return tracer
 
-    def _make_tracer(
-        self, code: CodeType, tracers: dict[CodeType, TraceFn | None]
-    ) -> TraceFn | None:
-        remaining = {line for _, _, line in code.co_lines() if line is not None}
+    def _make_tracer(self, code: CodeType) -> TraceFn | None:
+        filename = code.co_filename
+        reported = self._reported.get(filename)
+        if reported is None:
+            reported = self._reported[filename] = set()
+        remaining = _traced_lines(code) - reported
         if not remaining:
             return None
-        filename = code.co_filename
         pending = self._pending
         notify = self._notify
+        by_id = self._by_id
+        key = id(code)
 
         def local(frame: FrameType, event: str, arg: object) -> TraceFn | None:
-            if event == "line":
-                line = frame.f_lineno
-                if line in remaining:
+            nonlocal remaining
+            # Nearly every call is a line already seen: one test, and out.
+            if frame.f_lineno in remaining and event == "line":
+                if remaining:
+                    line = frame.f_lineno
                     remaining.discard(line)
-                    pending.append((filename, line))
-                    if len(pending) == 1:
-                        notify()
-                    if not remaining:
-                        tracers[code] = None
-                        frame.f_trace = None
-                        return None
+                    if line not in reported:  # another code object may have had it
+                        reported.add(line)
+                        pending.append((filename, line))
+                        if len(pending) == 1:
+                            notify()
+                    if remaining:
+                        return local
+                    remaining = _EVERY_LINE
+                    entry = by_id.get(key)
+                    if entry is not None and entry[1] is local:  # not swept or re-made
+                        by_id[key] = (entry[0], None)
+                # Returning None from a line event leaves f_trace as it was.
+                frame.f_trace = None
+                return None
             return local
 
         return local
 
     # -- branch mode -------------------------------------------------------
 
-    def _global_arcs(self, frame: FrameType, event: str, arg: object) -> TraceFn | None:
-        if event != "call":
-            return None
-        code = frame.f_code
+    def _global_arcs(self) -> TraceFn:
+        """The global trace function of branch mode: a new local tracer for
+        each frame of measured code."""
+        decide = self._decide_arcs
+
+        def global_trace(
+            frame: FrameType, event: str, arg: object, by_id: ById = self._by_id, _id: Any = id
+        ) -> Any:
+            # Called with another event only by someone who installed it as a
+            # frame's local tracer: a frame tracer made mid-frame would record
+            # a wrong first arc.
+            if event != "call":
+                return None
+            try:
+                factory = by_id[_id(frame.f_code)][1]
+            except KeyError:
+                factory = decide(frame.f_code)
+            return factory(frame) if factory is not None else None
+
+        return global_trace
+
+    def _decide_arcs(self, code: CodeType) -> FrameTracerFactory | None:
         filename = code.co_filename
-        in_file = self._factories.get(filename)
-        if in_file is None:
-            in_file = self._factories[filename] = {}
-        try:
-            factory = in_file[code]
-        except KeyError:
-            factory = in_file[code] = (
-                self._make_arc_factory(code) if self._wanted(filename) else None
-            )
-        return factory(frame) if factory is not None else None
+        factory = self._make_arc_factory(code) if self._wanted(filename) else None
+        self._cache(code, factory)
+        return factory
 
     def _make_arc_factory(self, code: CodeType) -> FrameTracerFactory:
         """What makes the local tracer of each frame of `code` (its `last` line is
@@ -176,19 +268,42 @@ class SettraceCore:
             seen = self._seen_arcs[filename] = set()
         pending = self._pending_arcs
         notify = self._notify
-        resumable = bool(code.co_flags & _RESUMABLE)
-        co_code = code.co_code if resumable else b""
+
+        def record(arc: tuple[int, int]) -> None:
+            seen.add(arc)
+            pending.append((filename, arc[0], arc[1]))
+            if len(pending) == 1:
+                notify()
+
+        if not code.co_flags & _RESUMABLE:
+
+            def new_frame(frame: FrameType) -> TraceFn:
+                last = exit_line
+
+                def local(frame: FrameType, event: str, arg: object) -> TraceFn:
+                    nonlocal last
+                    if event == "line":
+                        line = frame.f_lineno
+                        arc = (last, line)
+                        last = line
+                        if arc not in seen:
+                            record(arc)
+                    elif event == "return":
+                        arc = (last, exit_line)
+                        if arc not in seen:
+                            record(arc)
+                    return local
+
+                return local
+
+            return new_frame
+
+        co_code = code.co_code
         end = len(co_code) - 2
 
-        def real_return(frame: FrameType) -> bool:
-            """Is this "return" leaving the frame for good, not yielding?"""
-            lasti = frame.f_lasti
-            return lasti == end or co_code[lasti + _AFTER_YIELD] != _RESUME
-
-        def new_frame(frame: FrameType) -> TraceFn:
-            # RESUME with oparg 0 starts the code object; others continue a generator.
-            resumed = resumable and co_code[frame.f_lasti + 1] != 0
-            last = frame.f_lineno if resumed else exit_line
+        def resumed_frame(frame: FrameType) -> TraceFn:
+            # RESUME with oparg 0 starts the code object; others continue it.
+            last = frame.f_lineno if co_code[frame.f_lasti + 1] != 0 else exit_line
 
             def local(frame: FrameType, event: str, arg: object) -> TraceFn:
                 nonlocal last
@@ -196,20 +311,20 @@ class SettraceCore:
                     line = frame.f_lineno
                     arc = (last, line)
                     last = line
-                elif event == "return" and (not resumable or real_return(frame)):
-                    arc = (last, exit_line)
-                else:
-                    return local
-                if arc not in seen:
-                    seen.add(arc)
-                    pending.append((filename, arc[0], arc[1]))
-                    if len(pending) == 1:
-                        notify()
+                    if arc not in seen:
+                        record(arc)
+                elif event == "return":
+                    # Leaving the frame for good, or only yielding?
+                    lasti = frame.f_lasti
+                    if lasti == end or co_code[lasti + _AFTER_YIELD] != _RESUME:
+                        arc = (last, exit_line)
+                        if arc not in seen:
+                            record(arc)
                 return local
 
             return local
 
-        return new_frame
+        return resumed_frame
 
     def pending(self) -> bool:
         """Is there data a drain would return?"""
@@ -227,7 +342,8 @@ class SettraceCore:
         from here on in frames that start after the fork."""
         del self._pending[:]
         del self._pending_arcs[:]
+        for lines in self._reported.values():
+            lines.clear()  # in place: tracers hold these sets
         for seen in self._seen_arcs.values():
             seen.clear()  # in place: running frames' tracers hold these sets
-        self._tracers.clear()
-        self._factories.clear()
+        self._by_id.clear()
