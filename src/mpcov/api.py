@@ -7,19 +7,12 @@ measurement, combining, and turning the data file into results.
 
 from __future__ import annotations
 
-import datetime
-import glob
-import importlib.util
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO
 
 import mpcov
 from mpcov.config import Config
@@ -33,11 +26,14 @@ from mpcov.manifest import (
 )
 from mpcov.select import compile_glob, compile_rules, glob_match_any
 
-# Modules needed only after the program has run (combine, reports) are
-# imported where they are used: `mpcov run` starts the program sooner, and a
-# short program's run costs less CPU in total.
+# Modules needed only after the program has run (combine, reports), or only
+# by some commands (shutil, json, glob, datetime, importlib.util), are imported
+# where they are used: `mpcov run` starts the program sooner, and a short
+# program's run costs less CPU in total.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO
+
     from mpcov.analysis import Analysis
     from mpcov.arcs import ArcAnalysis
     from mpcov.combine import CombineResult
@@ -83,6 +79,8 @@ def resolve_source(config: Config, cwd: str) -> tuple[list[str], list[str]]:
 
 
 def _package_dir(name: str, cwd: str) -> str | None:
+    import importlib.util
+
     sys.path.insert(0, cwd)
     try:
         spec = importlib.util.find_spec(name)
@@ -127,19 +125,8 @@ def prepare_run(
             f"Couldn't create the data directory {fragment_dir}: {exc.strerror}",
             hint="set [run] data_file to a writable location",
         ) from None
-    run_id = uuid.uuid4().hex
+    run_id = os.urandom(16).hex()  # as unique as uuid4().hex, without importing uuid
     hooks = hook_dir()
-    requested_core = environ.get("MPCOV_CORE") or config.core
-    if (
-        config.branch
-        and requested_core == "monitoring"
-        and sys.version_info >= (3, 12)
-        and "branch-settrace" not in config.disable_warnings
-    ):
-        # Only said when the user asked for the monitoring core: otherwise
-        # the choice is mpcov's own (see `mpcov debug`).
-        warn("branch coverage is measured with the settrace core for now, not sys.monitoring "
-             "(branch-settrace)")
     source_dirs, source_names = resolve_source(config, cwd)
     manifest = {
         "run_id": run_id,
@@ -189,7 +176,34 @@ def erase(config: Config, cwd: str) -> None:
         except OSError as exc:
             raise MpcovError(f"Couldn't erase {path}: {exc.strerror}",
                              hint="set [run] data_file to a writable location") from None
-    shutil.rmtree(fragment_dir_for(data_file), ignore_errors=True)
+    _remove_tree(fragment_dir_for(data_file))
+
+
+def _remove_tree(directory: str) -> None:
+    """Delete `directory` and everything in it, ignoring errors (as
+    ``shutil.rmtree(ignore_errors=True)``; shutil is imported only for
+    subdirectories, which mpcov itself never makes)."""
+    if os.path.islink(directory):
+        return  # rmtree refuses a symbolic link, and so nothing is removed
+    try:
+        with os.scandir(directory) as entries:
+            names = [(e.path, e.is_dir(follow_symlinks=False)) for e in entries]
+    except OSError:
+        return
+    for path, is_dir in names:
+        if is_dir:
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+    try:
+        os.rmdir(directory)
+    except OSError:
+        pass
 
 
 # Signals `mpcov run` passes on to the program instead of acting on them.
@@ -289,6 +303,8 @@ def _remember_source(data_file: str, fragment_dir: str) -> None:
     never-executed source files even when `source` was given on the command line."""
     dirs: set[str] = set()
     names: set[str] = set()
+    import glob
+
     for entry in glob.glob(os.path.join(glob.escape(fragment_dir), "run-*.manifest")):
         try:
             manifest = read_manifest(entry)
@@ -298,6 +314,8 @@ def _remember_source(data_file: str, fragment_dir: str) -> None:
         names.update(manifest.get("source_names") or ())
     if not (dirs or names) or not os.path.exists(data_file):
         return
+    import json
+
     from mpcov.store import Store
 
     with Store(data_file) as store, store.transaction():
@@ -336,6 +354,8 @@ def _source_dirs(config: Config, cwd: str, store: Store, measured: set[str]) -> 
     if config.source or config.source_pkgs:
         dirs, names = resolve_source(config, cwd)
     else:
+        import json
+
         dirs = json.loads(store.get_meta("source_dirs") or "[]")
         names = json.loads(store.get_meta("source_names") or "[]")
     for name in names:
@@ -442,4 +462,6 @@ def write_process_tree(config: Config, *, cwd: str, out: IO[str]) -> None:
 
 def timestamp() -> str:
     """Now, as coverage.py writes it in report metadata."""
+    import datetime
+
     return datetime.datetime.now().isoformat()

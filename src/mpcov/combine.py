@@ -19,9 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mpcov.errors import DataError
-from mpcov.files import PathAliases
 from mpcov.fragment import SUFFIX, Fragment, FragmentError, read_fragment
 from mpcov.store import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from mpcov.files import PathAliases
 
 #: Fragments merged per transaction: bounds memory and makes progress durable.
 GROUP_SIZE = 200

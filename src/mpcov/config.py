@@ -12,21 +12,24 @@ any of the standard library; it imports nothing from mpcov but the errors.
 
 from __future__ import annotations
 
-import ast
-import configparser
 import dataclasses
-import difflib
 import math
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final
 
 from mpcov.errors import ConfigError
+
+# tomllib, configparser, difflib and ast are imported where they are used: a
+# project without the file they read does not pay for them at every `mpcov
+# run` (tomllib alone is ~4 ms); `typing` is only for the type checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import configparser
+    from typing import Any, Final
 
 __all__ = [
     "COMPATIBLE_KEYS",
@@ -199,7 +202,9 @@ _CORES: Final[Mapping[str, str]] = MappingProxyType(
     {"monitoring": "monitoring", "sysmon": "monitoring"}
     | {"settrace": "settrace", "ctrace": "settrace", "pytrace": "settrace"}
 )
-_SORT_RE: Final = re.compile(r"-?(name|stmts|miss|branch|brpart|cover)")
+# Regexes as text, compiled at first use (re caches them): most runs never
+# need them, and compiling costs a few ms at every `mpcov run`.
+_SORT_PATTERN: Final = r"-?(name|stmts|miss|branch|brpart|cover)"
 
 
 def _bad(ctx: _Ctx, expected: str, raw: object) -> ConfigError:
@@ -343,7 +348,7 @@ def _to_sort(raw: object, ctx: _Ctx) -> str | None:
     value = _to_str(raw, ctx).lower()
     if not value:
         return None
-    if not _SORT_RE.fullmatch(value):
+    if not re.fullmatch(_SORT_PATTERN, value):
         raise _bad(ctx, "one of name, stmts, miss, branch, brpart, cover, optionally after -", raw)
     return value
 
@@ -442,15 +447,12 @@ _FIELD_KINDS: Final[Mapping[str, str]] = {
 # ---------------------------------------------------------------------------
 # Environment variables in values
 
-_VAR_RE: Final = re.compile(
-    r"""\$(?:
+_VAR_PATTERN: Final = r"""\$(?:
         (?P<dollar>\$)                     # $$ is a dollar sign
         | (?P<word>\w+)                    # $VAR
         | \{(?P<braced>\w+)               # ${VAR}
           (?: (?P<strict>\?) | -(?P<default>[^}]*) )?  # ${VAR?} ${VAR-default}
-        \})""",
-    re.VERBOSE,
-)
+        \})"""  # re.VERBOSE
 
 
 def _expand_text(text: str, environ: Mapping[str, str], ctx: _Ctx) -> str:
@@ -466,7 +468,7 @@ def _expand_text(text: str, environ: Mapping[str, str], ctx: _Ctx) -> str:
             raise ConfigError(f"{ctx.where}: environment variable {name} is not set")
         return match["default"] or ""
 
-    return _VAR_RE.sub(replace, text)
+    return re.sub(_VAR_PATTERN, replace, text, flags=re.VERBOSE)
 
 
 def _expand(raw: object, environ: Mapping[str, str], ctx: _Ctx) -> object:
@@ -515,12 +517,16 @@ def _read_text(path: str) -> str | None:
 def _bad_ini_line(recorded: str) -> str:
     # Before 3.13, configparser records repr() of the line rather than the line.
     if sys.version_info < (3, 13):
+        import ast
+
         recorded = str(ast.literal_eval(recorded))
     return recorded.strip()
 
 
 def _ini_error(path: str, err: configparser.Error) -> ConfigError:
     # configparser's messages span lines; the brief form keeps them to one.
+    import configparser
+
     if isinstance(err, configparser.DuplicateOptionError):
         reason = f"option {err.option!r} appears twice in [{err.section}]"
     elif isinstance(err, configparser.DuplicateSectionError):
@@ -542,6 +548,8 @@ def _read_ini(path: str, *, ours: bool) -> _Document | None:
     text = _read_text(path)
     if text is None:
         return None
+    import configparser
+
     # No interpolation, and no special [DEFAULT]: values are taken literally.
     parser = configparser.ConfigParser(interpolation=None, default_section="\0none")
     try:
@@ -562,6 +570,8 @@ def _load_toml(path: str) -> dict[str, Any] | None:
     text = _read_text(path)
     if text is None:
         return None
+    import tomllib
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -613,6 +623,8 @@ def _known_keys(section: str) -> frozenset[str]:
 
 
 def _suggestion(key: str, section: str) -> str:
+    import difflib
+
     close = difflib.get_close_matches(key, sorted(_known_keys(section)), n=1)
     if close:
         return f"; did you mean {close[0]!r}?"
@@ -629,6 +641,8 @@ def _unknown_message(doc: _Document, name: str, key: str) -> str:
 
 
 def _stray_message(path: str, root: str, key: str) -> str:
+    import difflib
+
     close = difflib.get_close_matches(key, _SECTIONS, n=1)
     homes = [name for name in _OPTIONS if key in _known_keys(name)]
     if close:

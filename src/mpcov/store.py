@@ -17,9 +17,12 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
 
 from mpcov.errors import BranchMismatchError, DataError, NoDataError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any  # only for the type checker: typing costs ~3 ms to import
 
 SCHEMA_VERSION = 1
 
