@@ -27,7 +27,7 @@ from mpcov.manifest import (
 from mpcov.select import compile_glob, compile_rules, glob_match_any
 
 # Modules needed only after the program has run (combine, reports), or only
-# by some commands (shutil, json, glob, datetime, importlib.util), are imported
+# by some commands (shutil, json, datetime, importlib.util), are imported
 # where they are used: `mpcov run` starts the program sooner, and a short
 # program's run costs less CPU in total.
 TYPE_CHECKING = False
@@ -269,8 +269,14 @@ def combine_data(
     inputs: Sequence[str] = (),
     keep: bool = False,
     warn: Warn,
+    exit_status: tuple[int, int] | None = None,
 ) -> CombineResult:
-    """Merge this run's fragments (and any given data files or fragment dirs)."""
+    """Merge this run's fragments (and any given data files or fragment dirs).
+
+    `exit_status` is ``(pid, status)`` of the program ``mpcov run`` ran, recorded
+    as :func:`record_exit_status` does, in the same transaction as the runs'
+    `source` settings (one data file session, not three).
+    """
     data_file = os.path.abspath(os.path.join(cwd, config.data_file))
     fragment_dirs = [fragment_dir_for(data_file)]
     data_files = []
@@ -286,43 +292,55 @@ def combine_data(
     from mpcov.files import PathAliases
 
     aliases = PathAliases(config.paths, cwd=cwd)
-    result = combine(
+    dirs, names = _run_sources(fragment_dirs[0])
+
+    def finish(store: Store) -> None:
+        if dirs or names:
+            _remember_source(store, dirs, names)
+        if exit_status is not None:
+            store.set_exit_status(os.uname().nodename, *exit_status)
+
+    return combine(
         data_file,
         fragment_dirs=fragment_dirs,
         data_files=data_files,
         aliases=aliases or None,
         keep=keep,
         warn=warn,
+        finish=finish if dirs or names or exit_status is not None else None,
     )
-    _remember_source(data_file, fragment_dirs[0])
-    return result
 
 
-def _remember_source(data_file: str, fragment_dir: str) -> None:
-    """Keep the runs' `source` settings in the data file, so a later report lists
-    never-executed source files even when `source` was given on the command line."""
+def _run_sources(fragment_dir: str) -> tuple[set[str], set[str]]:
+    """The `source` directories and package names of the runs whose manifests
+    are in `fragment_dir`."""
     dirs: set[str] = set()
     names: set[str] = set()
-    import glob
-
-    for entry in glob.glob(os.path.join(glob.escape(fragment_dir), "run-*.manifest")):
+    try:
+        with os.scandir(fragment_dir) as entries:
+            manifests = [e.path for e in entries
+                         if e.name.startswith("run-") and e.name.endswith(".manifest")]
+    except OSError:
+        return dirs, names
+    for entry in sorted(manifests):
         try:
             manifest = read_manifest(entry)
         except ManifestError:
             continue
         dirs.update(manifest.get("source_dirs") or ())
         names.update(manifest.get("source_names") or ())
-    if not (dirs or names) or not os.path.exists(data_file):
-        return
+    return dirs, names
+
+
+def _remember_source(store: Store, dirs: set[str], names: set[str]) -> None:
+    """Keep the runs' `source` settings in the data file, so a later report lists
+    never-executed source files even when `source` was given on the command line."""
     import json
 
-    from mpcov.store import Store
-
-    with Store(data_file) as store, store.transaction():
-        dirs.update(json.loads(store.get_meta("source_dirs") or "[]"))
-        names.update(json.loads(store.get_meta("source_names") or "[]"))
-        store.set_meta("source_dirs", json.dumps(sorted(dirs)))
-        store.set_meta("source_names", json.dumps(sorted(names)))
+    dirs = dirs | set(json.loads(store.get_meta("source_dirs") or "[]"))
+    names = names | set(json.loads(store.get_meta("source_names") or "[]"))
+    store.set_meta("source_dirs", json.dumps(sorted(dirs)))
+    store.set_meta("source_names", json.dumps(sorted(names)))
 
 
 def wait_for_processes(config: Config, cwd: str) -> int:

@@ -232,14 +232,13 @@ def cmd_run(ns: argparse.Namespace, config: Config, cwd: str) -> int:
                              started=pids.append)
     if not ns.no_combine:
         still = api.wait_for_processes(config, cwd)
-        result = api.combine_data(config, cwd=cwd, warn=_warn)
+        exit_status = (pids[0], status) if pids and status >= 0 else None
+        result = api.combine_data(config, cwd=cwd, warn=_warn, exit_status=exit_status)
         if still:
             _warn(f"{still} measured process(es) still running after "
                   f"{config.wait_for_children:g} s; run 'mpcov combine' later to add their data")
         if result.damaged:
             _warn(result.summary())
-        if pids and status >= 0:
-            api.record_exit_status(config, cwd, pids[0], status)
     return api.exit_like(status)
 
 

@@ -112,14 +112,22 @@ def combine(
     warn: Callable[[str], None],
     is_running: Callable[[dict[str, object]], bool] = process_is_running,
     lock_timeout: float = LOCK_TIMEOUT,
+    finish: Callable[[Store], None] | None = None,
 ) -> CombineResult:
-    """Merge fragments from `fragment_dirs` and whole `data_files` into `data_file`."""
+    """Merge fragments from `fragment_dirs` and whole `data_files` into `data_file`.
+
+    `finish`, if given, is called with the store after the merge, still under
+    the lock, in a transaction of its own.
+    """
     result = CombineResult()
     with data_file_lock(data_file, lock_timeout), Store(data_file, create=True) as store:
         for directory in fragment_dirs:
             _combine_dir(store, directory, aliases, keep, warn, is_running, result)
         for path in data_files:
             _combine_data_file(store, path, aliases, keep, result)
+        if finish is not None:
+            with store.transaction():
+                finish(store)
     return result
 
 

@@ -113,9 +113,12 @@ class Store:
         if not tables:
             if not create:
                 raise DataError(f"Data file {self.path} is empty", hint="combine again")
-            with db:
-                db.executescript(SCHEMA)
-                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            # One transaction: as separate statements, each CREATE would be a
+            # commit of its own (a journal written, synced and deleted).
+            db.executescript(
+                f"BEGIN; {SCHEMA} INSERT INTO meta VALUES ('schema_version', "
+                f"'{SCHEMA_VERSION}'); COMMIT;"
+            )
             return
         if "meta" not in tables:
             raise DataError(f"{self.path} is not an mpcov data file")
