@@ -185,12 +185,19 @@ _SETTING_NAMES: Final[tuple[str, ...]] = tuple(
 # Converting raw values (ini strings, TOML values, command-line values)
 
 
-@dataclass(frozen=True)
+# The private helpers below are plain classes, not dataclasses: creating a
+# dataclass runs generated code (~3 M instructions for these small ones), and
+# every `mpcov run` imports this module. Config stays a dataclass.
+
+
 class _Ctx:
     """What a converter needs: the directory to resolve against, and where the value is."""
 
-    cwd: str
-    where: str
+    __slots__ = ("cwd", "where")
+
+    def __init__(self, cwd: str, where: str) -> None:
+        self.cwd = cwd
+        self.where = where
 
 
 _BOOLEANS: Final[Mapping[str, bool]] = MappingProxyType(
@@ -483,22 +490,32 @@ def _expand(raw: object, environ: Mapping[str, str], ctx: _Ctx) -> object:
 # Reading files
 
 
-@dataclass(frozen=True)
 class _Section:
     """One section of a file, under the name written in the file."""
 
-    label: str  # "run", "coverage:run", "tool.mpcov.run", ...
-    values: Mapping[str, object]
+    __slots__ = ("label", "values")
+
+    def __init__(self, label: str, values: Mapping[str, object]) -> None:
+        self.label = label  # "run", "coverage:run", "tool.mpcov.run", ...
+        self.values = values
 
 
-@dataclass(frozen=True)
 class _Document:
     """The parts of one file that concern coverage, keyed by mpcov section name."""
 
-    path: str
-    ours: bool  # a file that is used even when it sets nothing
-    sections: Mapping[str, _Section]
-    warnings: tuple[str, ...] = ()
+    __slots__ = ("ours", "path", "sections", "warnings")
+
+    def __init__(
+        self,
+        path: str,
+        ours: bool,
+        sections: Mapping[str, _Section],
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        self.path = path
+        self.ours = ours  # a file that is used even when it sets nothing
+        self.sections = sections
+        self.warnings = warnings
 
 
 def _read_text(path: str) -> str | None:
@@ -725,13 +742,15 @@ def _find_document(
 # Applying a file
 
 
-@dataclass
 class _Settings:
     """Values gathered so far, with their origins."""
 
-    values: dict[str, Any] = field(default_factory=dict)
-    origins: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    __slots__ = ("origins", "values", "warnings")
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.origins: dict[str, str] = {}
+        self.warnings: list[str] = []
 
     def set(self, name: str, value: object, origin: str) -> None:
         self.values[name] = value
