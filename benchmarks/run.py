@@ -2,6 +2,7 @@
 """Benchmark mpcov against plain Python, coverage.py and SlipCover, in one interleaved run.
 
     python3 benchmarks/run.py [--python 3.12 ...] [--workload cpu ...] [--reps N]
+                              [--mode line|branch|both] [--branch] [--mpcov-rev REV]
                               [--quick] [--json-out FILE]
 
 Runs with any python3 (stdlib only). For each CPython found under
@@ -19,6 +20,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -53,6 +55,7 @@ CPU_LOOPS = {"richards": 32, "nbody": 16, "deltablue": 450, "raytrace": 4, "go":
 GEOMEAN_SET = ("richards", "nbody", "deltablue", "raytrace")
 BUDGETS = {
     "cpu_geomean": 1.05,  # x plain Python, line coverage, 3.12/3.13
+    "cpu_geomean_branch": 1.10,  # x plain Python, branch coverage, 3.12/3.13
     "startup_inactive_ms": 1.0,  # < this
     "startup_active_ms": 5.0,  # <= this
     "combine_1000_s": 2.0,
@@ -99,6 +102,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--workload", action="append", choices=WORKLOADS,
                    help="a workload to run (repeatable; default: all)")
     p.add_argument("--reps", type=int, help="repetitions per case (default 5; 2 with --quick)")
+    p.add_argument("--mode", choices=workloads.MODES, default="line",
+                   help="line coverage (default), branch coverage, or both side by side: "
+                   "the cpu and suite workloads run every tool in that mode (the others "
+                   "always measure lines)")
+    p.add_argument("--branch", dest="mode", action="store_const", const="branch",
+                   help="the same as --mode branch")
+    p.add_argument("--mpcov-rev", metavar="REV", help="benchmark mpcov as committed at this "
+                   "git revision (e.g. HEAD) instead of the working tree, which may hold "
+                   "others' unfinished edits")
     p.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sizes: "
                    "a smoke check, not numbers to quote")
     p.add_argument("--json-out", metavar="FILE", help="also write the results as JSON")
@@ -184,10 +196,11 @@ def pyperformance_dir(venv: envs.Venv) -> str:
 
 
 def build_workload(name: str, version: str, vinfo: tuple[int, int], v: dict[str, envs.Venv],
-                   sizes: Sizes, reps: int) -> workloads.Workload:
+                   sizes: Sizes, reps: int, mode: str) -> workloads.Workload:
     """Set up the files of workload `name` for this Python and return its cases."""
     main, work = v["main"], os.path.join(WORK, f"{name}-{version}")
-    tools = workloads.tools_for(vinfo, with_env=(name == "cpu"))
+    tools = workloads.tools_for(vinfo, with_env=(name == "cpu"),
+                                mode=mode if name in ("cpu", "suite") else "line")
     if name == "cpu":
         loops = {b: max(1, n // sizes.cpu_divisor) for b, n in CPU_LOOPS.items()}
         return workloads.cpu_workload(main, pyperformance_dir(main), work, loops, tools, reps)
@@ -209,7 +222,7 @@ def build_workload(name: str, version: str, vinfo: tuple[int, int], v: dict[str,
 
 
 def bench_python(version: str, base: str, wheel: str, constraints: str, names: list[str],
-                 sizes: Sizes, reps: int) -> dict[str, Any]:
+                 sizes: Sizes, reps: int, mode: str) -> dict[str, Any]:
     """Every requested workload on one Python: prints its table, returns its results."""
     label = version
     full = envs.full_version(base)
@@ -222,7 +235,7 @@ def bench_python(version: str, base: str, wheel: str, constraints: str, names: l
     os.makedirs(log_dir, exist_ok=True)
     for name in names:
         say(f"[{label}] {name}: setting up")
-        w = build_workload(name, version, vinfo, v, sizes, reps)
+        w = build_workload(name, version, vinfo, v, sizes, reps, mode)
         samples = run_workload(label, w, os.path.join(log_dir, f"{version}-{name}.log"))
         all_samples[name] = samples
         rows += results.summarize(w, samples)
@@ -262,20 +275,28 @@ def main(argv: list[str]) -> int:
     with open(constraints, "w") as f:
         f.write("".join(f"{k}=={v}\n" for k, v in PACKAGES.items()))
     try:
-        wheel = envs.build_wheel(next(iter(found.values())), ROOT, os.path.join(WORK, "wheel"))
+        # One wheel directory per run: two runs at once must not empty each other's.
+        build = os.path.join(WORK, f"wheel-{os.getpid()}")
+        source = envs.export_rev(ROOT, args.mpcov_rev, build) if args.mpcov_rev else ROOT
+        wheel = envs.build_wheel(next(iter(found.values())), source, os.path.join(build, "dist"))
+        say(f"mpcov: {envs.describe_source(ROOT, args.mpcov_rev)}")
         started = time.monotonic()
         per_python = {
-            version: bench_python(version, path, wheel, constraints, names, sizes, reps)
+            version: bench_python(version, path, wheel, constraints, names, sizes, reps,
+                                  args.mode)
             for version, path in found.items()
         }
     except envs.SetupError as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return 1
+    finally:
+        shutil.rmtree(os.path.join(WORK, f"wheel-{os.getpid()}"), ignore_errors=True)
     facts["loadavg_at_end"] = os.getloadavg()
     seconds = round(time.monotonic() - started)
     say(f"total {seconds} s; load average at end {facts['loadavg_at_end']}")
     if args.json_out:
         report = {"command": command, "machine": facts, "quick": args.quick, "reps": reps,
+                  "mode": args.mode, "mpcov": envs.describe_source(ROOT, args.mpcov_rev),
                   "seconds": seconds, "results": per_python,
                   "pins": {"packages": PACKAGES, "suite": SUITE_SDIST, "cpu_loops": CPU_LOOPS,
                            "budgets": BUDGETS, "sizes": sizes.__dict__}}

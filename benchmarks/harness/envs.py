@@ -127,6 +127,40 @@ def build_wheel(python: str, source: str, outdir: str) -> str:
     return wheels[0]
 
 
+def _git(root: str, *args: str) -> str:
+    out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SetupError(f"git {' '.join(args)} failed: {out.stderr.strip()}")
+    return out.stdout
+
+
+def export_rev(root: str, rev: str, workdir: str) -> str:
+    """The files of the git repository `root` at revision `rev`, unpacked under
+    `workdir`; returns that source tree."""
+    tree = os.path.join(workdir, "src")
+    shutil.rmtree(tree, ignore_errors=True)
+    os.makedirs(tree)
+    archive = os.path.join(workdir, "src.tar")
+    _git(root, "archive", "--format=tar", "-o", archive, rev)
+    with tarfile.open(archive) as tar:
+        kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(tree, **kwargs)  # type: ignore[arg-type]
+    return tree
+
+
+def describe_source(root: str, rev: str | None) -> str:
+    """Which mpcov is benchmarked: a revision, or the working tree and its state."""
+    try:
+        if rev:
+            return f"git revision {rev} ({_git(root, 'rev-parse', '--short', rev).strip()})"
+        head = _git(root, "rev-parse", "--short", "HEAD").strip()
+        changed = _git(root, "status", "--porcelain", "--untracked-files=no").splitlines()
+    except (SetupError, OSError):
+        return f"the working tree of {root} (not a git checkout?)"
+    state = f", {len(changed)} modified files" if changed else ", clean"
+    return f"the working tree of {root} at {head}{state}"
+
+
 def install_wheel(venv: Venv, wheel: str, constraints: str | None) -> None:
     """(Re)install `wheel` and its dependencies into `venv`."""
     cmd = [venv.python, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", wheel]

@@ -102,6 +102,34 @@ def _find(rows: Sequence[Row], workload: str, tool: str, size: int | None = None
             and (size is None or r.size == size)]
 
 
+def _versus(rows: Sequence[Row], means: Mapping[str, float], tool: str, other: str,
+            per_item: bool) -> tuple[float, str]:
+    """How `tool` compares with `other`: the largest ratio of their CPU ratios, and a text.
+
+    Compared per workload (the cpu geomean, the suite), or with `per_item` per
+    cpu benchmark (all of them, not only the geomean's) and the suite. The
+    first number is below 1 when `tool` is cheaper everywhere; the text names the
+    comparison least favourable to `tool`.
+    """
+    pairs: list[tuple[str, float, float]] = []
+    if not per_item and not math.isnan(means.get(tool, math.nan) / means.get(other, math.nan)):
+        pairs.append(("cpu geomean", means[tool], means[other]))
+    for row in rows:
+        if row.tool != tool or row.workload not in ("cpu", "suite"):
+            continue
+        if row.workload == "cpu" and not per_item:
+            continue
+        for o in _find(rows, row.workload, other):
+            if o.item == row.item and not math.isnan(row.ratio / o.ratio):
+                pairs.append((row.item, row.ratio, o.ratio))
+    if not pairs:
+        return math.nan, ""
+    item, mine, theirs = max(pairs, key=lambda p: p[1] / p[2])
+    below = sum(1 for _, a, b in pairs if a < b)
+    return mine / theirs, (f"{below}/{len(pairs)} lower; worst: {item} "
+                           f"{mine:.2f}x vs {theirs:.2f}x")
+
+
 def budgets(rows: Sequence[Row], means: Mapping[str, float], version: tuple[int, int],
             limits: Mapping[str, float]) -> list[Verdict]:
     """Judge the issue's budgets against this Python's rows."""
@@ -118,6 +146,17 @@ def budgets(rows: Sequence[Row], means: Mapping[str, float], version: tuple[int,
           g <= limits["cpu_geomean"],
           f"{_num(g, digits=3)}x (tracing alone, mpcov-env: {_num(env, digits=3)}x)",
           version >= (3, 12))
+    gb, envb = means.get("mpcov-branch", math.nan), means.get("mpcov-env-branch", math.nan)
+    judge(f"cpu geomean, mpcov run, branch <= {limits['cpu_geomean_branch']:.2f}x (3.12/3.13)",
+          gb, gb <= limits["cpu_geomean_branch"],
+          f"{_num(gb, digits=3)}x (tracing alone, mpcov-env-branch: {_num(envb, digits=3)}x)",
+          version >= (3, 12))
+    closest, text = _versus(rows, means, "mpcov-branch", "slipcover-branch", per_item=True)
+    judge("branch: mpcov run below SlipCover on every cpu item and the suite (3.12/3.13)",
+          closest, closest < 1, text, version >= (3, 12))
+    closest, text = _versus(rows, means, "mpcov-branch", "coverage-branch", per_item=False)
+    judge("branch: mpcov run <= coverage.py's C tracer, cpu geomean and suite (3.11)",
+          closest, closest <= 1, text, version < (3, 12))
     base = _find(rows, "startup", "baseline")
     for tool, key, word in (("mpcov-inactive", "startup_inactive_ms", "<"),
                             ("mpcov-active", "startup_active_ms", "<=")):

@@ -21,7 +21,8 @@ from harness.measure import Step
 
 PROGRAMS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "programs")
 
-#: Tool names, in the order they run and are printed, and what each one is.
+#: Tool names, in the order they run and are printed, and what each one is. A name
+#: ending in ``-branch`` is the same tool measuring branch coverage.
 TOOLS = {
     "python": "plain Python",
     "coverage": "coverage.py, default core",
@@ -29,7 +30,15 @@ TOOLS = {
     "slipcover": "SlipCover",
     "mpcov": "mpcov run",
     "mpcov-env": "mpcov via shell-env (no `mpcov run` process, no combine)",
+    "coverage-branch": "coverage.py --branch, default core",
+    "coverage-sysmon-branch": "coverage.py --branch, COVERAGE_CORE=sysmon (on 3.12/3.13 "
+                              "coverage.py warns no-sysmon and uses its C tracer)",
+    "slipcover-branch": "SlipCover --branch",
+    "mpcov-branch": "mpcov run --branch",
+    "mpcov-env-branch": "mpcov via shell-env --branch",
 }
+MODES = ("line", "branch", "both")
+BRANCH = "-branch"
 
 
 @dataclass
@@ -73,18 +82,30 @@ class Target:
     timeout: int = 900
 
 
-def tools_for(version: tuple[int, int], with_env: bool) -> list[str]:
-    """The tools that apply to this Python version (sysmon exists from 3.12)."""
-    names = ["python", "coverage"]
+def tools_for(version: tuple[int, int], with_env: bool, mode: str = "line") -> list[str]:
+    """The tools that apply to this Python version (sysmon exists from 3.12).
+
+    `mode` is ``line``, ``branch`` (plain Python and the branch variants) or
+    ``both`` (the line tools, then the branch variants).
+    """
+    line = ["coverage"]
     if version >= (3, 12):
-        names.append("coverage-sysmon")
-    names += ["slipcover", "mpcov"]
-    return names + (["mpcov-env"] if with_env else [])
+        line.append("coverage-sysmon")
+    line += ["slipcover", "mpcov"]
+    if with_env:
+        line.append("mpcov-env")
+    names = ["python"]
+    if mode in ("line", "both"):
+        names += line
+    if mode in ("branch", "both"):
+        names += [tool + BRANCH for tool in line]
+    return names
 
 
-def shell_env(venv: Venv, data_file: str) -> dict[str, str]:
+def shell_env(venv: Venv, data_file: str, branch: bool = False) -> dict[str, str]:
     """The variables ``mpcov shell-env`` exports (measurement on, data in `data_file`)."""
-    out = subprocess.run([venv.python, "-m", "mpcov", "shell-env", "--data-file", data_file],
+    cmd = [venv.python, "-m", "mpcov", "shell-env", "--data-file", data_file]
+    out = subprocess.run(cmd + (["--branch"] if branch else []),
                          capture_output=True, text=True, env=clean_environ(),
                          cwd=os.path.dirname(data_file))
     if out.returncode != 0:
@@ -108,31 +129,36 @@ def clean_data(cwd: str) -> None:
         if os.path.isfile(path):
             os.remove(path)
     shutil.rmtree(os.path.join(cwd, ".mpcov.d"), ignore_errors=True)
-    for path in glob.glob(os.path.join(cwd, ".mpcov-env.d", "*.frag")):
+    for path in glob.glob(os.path.join(cwd, ".mpcov-env*.d", "*.frag")):
         os.remove(path)
 
 
 def tool_steps(tool: str, venv: Venv, target: Target, env: dict[str, str]) -> list[Step]:
-    """The commands that run `target` under `tool`."""
+    """The commands that run `target` under `tool` (a ``-branch`` tool measures branches)."""
     py, cwd, args, limit = venv.python, target.cwd, list(target.args), target.timeout
     rc = [f"--rcfile={target.coverage_rc}"] if target.coverage_rc else []
+    branch = tool.endswith(BRANCH)
+    base = tool.removesuffix(BRANCH)
+    flag = ["--branch"] if branch else []
     if tool == "python":
         return [Step([py, *args], cwd, env, limit)]
-    if tool in ("coverage", "coverage-sysmon"):
-        if tool == "coverage-sysmon":
+    if base in ("coverage", "coverage-sysmon"):
+        if base == "coverage-sysmon":
             env = dict(env, COVERAGE_CORE="sysmon")
-        steps = [Step([py, "-m", "coverage", "run", *rc, *args], cwd, env, limit)]
+        steps = [Step([py, "-m", "coverage", "run", *flag, *rc, *args], cwd, env, limit)]
         if rc:
             steps.append(Step([py, "-m", "coverage", "combine", "-q", *rc], cwd, env, limit))
         return steps
-    if tool == "slipcover":
+    if base == "slipcover":
         out = os.path.join(cwd, "slipcover.json")
-        return [Step([py, "-m", "slipcover", "--json", "--out", out, *args], cwd, env, limit)]
-    if tool == "mpcov":
-        return [Step([py, "-m", "mpcov", "run", *args], cwd, env, limit)]
-    if tool == "mpcov-env":
-        data_file = os.path.join(cwd, ".mpcov-env")
-        return [Step([py, *args], cwd, dict(env, **shell_env(venv, data_file)), limit)]
+        return [Step([py, "-m", "slipcover", *flag, "--json", "--out", out, *args],
+                     cwd, env, limit)]
+    if base == "mpcov":
+        return [Step([py, "-m", "mpcov", "run", *flag, *args], cwd, env, limit)]
+    if base == "mpcov-env":
+        data_file = os.path.join(cwd, ".mpcov-env" + (BRANCH if branch else ""))
+        variables = shell_env(venv, data_file, branch=branch)
+        return [Step([py, *args], cwd, dict(env, **variables), limit)]
     raise ValueError(f"unknown tool {tool!r}")
 
 
