@@ -496,6 +496,9 @@ def measure(tool: str, python: str, tree: str, project: Project, branch: bool,
     started = time.monotonic()
     ran = _tool(python, tree, env, tool, "run", *options, *project.argv)
     seconds = time.monotonic() - started
+    with open(os.path.splitext(out)[0] + ".log", "w") as log:
+        log.write(f"$ {tool} run {' '.join(options + list(project.argv))}\n"
+                  f"{ran.stdout}\n--- stderr ---\n{ran.stderr}")
     text = (ran.stdout.strip() or ran.stderr.strip()).splitlines()
     tail = text[-1] if text else ""
     if tool == "coverage" and glob.glob(os.path.join(tree, ".coverage.*")):
