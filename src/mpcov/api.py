@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 
 import mpcov
 from mpcov.config import Config
@@ -97,14 +96,26 @@ def _package_dir(name: str, cwd: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
 class PreparedRun:
-    """A run ready to start processes: where data goes, and the environment."""
+    """A run ready to start processes: where data goes, and the environment.
 
-    manifest_path: str
-    data_file: str
-    fragment_dir: str
-    env: dict[str, str]
+    A plain class: no dataclasses import on the ``mpcov run`` path (see
+    ``mpcov.config.Config``).
+    """
+
+    __slots__ = ("data_file", "env", "fragment_dir", "manifest_path")
+
+    def __init__(
+        self, manifest_path: str, data_file: str, fragment_dir: str, env: dict[str, str]
+    ) -> None:
+        self.manifest_path = manifest_path
+        self.data_file = data_file
+        self.fragment_dir = fragment_dir
+        self.env = env
+
+    def __repr__(self) -> str:
+        return (f"PreparedRun(manifest_path={self.manifest_path!r}, "
+                f"data_file={self.data_file!r}, fragment_dir={self.fragment_dir!r}, env=...)")
 
 
 def prepare_run(

@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from mpcov.errors import DataError
 from mpcov.fragment import SUFFIX, Fragment, FragmentError, read_fragment
@@ -33,15 +32,43 @@ LOCK_TIMEOUT = 600.0
 LOCK_POLL = 0.05
 
 
-@dataclass
 class CombineResult:
-    """What a combine did, for the message users see."""
+    """What a combine did, for the message users see.
 
-    merged: int = 0
-    already_merged: int = 0
-    running: int = 0
-    damaged: list[str] = field(default_factory=list)
-    data_files: int = 0
+    A plain class (no dataclasses import on the ``mpcov run`` path, see
+    ``mpcov.config.Config``), compared and shown as a dataclass would be.
+    """
+
+    __slots__ = ("already_merged", "damaged", "data_files", "merged", "running")
+
+    def __init__(
+        self,
+        merged: int = 0,
+        already_merged: int = 0,
+        running: int = 0,
+        damaged: list[str] | None = None,
+        data_files: int = 0,
+    ) -> None:
+        self.merged = merged
+        self.already_merged = already_merged
+        self.running = running
+        self.damaged: list[str] = [] if damaged is None else damaged
+        self.data_files = data_files
+
+    def _fields(self) -> tuple[int, int, int, list[str], int]:
+        return self.merged, self.already_merged, self.running, self.damaged, self.data_files
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CombineResult):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass
+
+    def __repr__(self) -> str:
+        names = ("merged", "already_merged", "running", "damaged", "data_files")
+        shown = ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True))
+        return f"CombineResult({shown})"
 
     def summary(self) -> str:
         """One line: ``Combined 12 process fragments (2 still running, left for later)``."""

@@ -12,13 +12,11 @@ any of the standard library; it imports nothing from mpcov but the errors.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from mpcov.errors import ConfigError
@@ -29,7 +27,8 @@ from mpcov.errors import ConfigError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import configparser
-    from typing import Any, Final
+    from dataclasses import Field
+    from typing import Any, ClassVar, Final
 
 __all__ = [
     "COMPATIBLE_KEYS",
@@ -94,11 +93,41 @@ COMPATIBLE_KEYS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True)
+class _DataclassFields:
+    """``Config.__dataclass_fields__``, made with the dataclasses module at first use.
+
+    It makes :func:`dataclasses.fields`, :func:`~dataclasses.replace` and
+    :func:`~dataclasses.asdict` work on Config as on the frozen dataclass it is
+    modelled on, without importing dataclasses at every ``mpcov run``.
+    """
+
+    def __get__(self, instance: object, owner: type) -> dict[str, Any]:
+        cached: dict[str, Any] | None = owner.__dict__.get("_dataclass_fields")
+        if cached is None:
+            import dataclasses
+
+            specs = [
+                (name, owner.__annotations__[name], dataclasses.field(default=getattr(owner, name)))
+                for name in _FIELD_NAMES[:-1]
+            ]
+            specs.append(("origins", "Mapping[str, str]",
+                          dataclasses.field(default_factory=dict, compare=False)))
+            shadow = dataclasses.make_dataclass(owner.__name__, specs, frozen=True)
+            cached = {f.name: f for f in dataclasses.fields(shadow)}
+            type.__setattr__(owner, "_dataclass_fields", cached)
+        return cached
+
+
 class Config:
     """mpcov's settings: defaults, then one file, then environment, then command line.
 
     ``origins`` says where each setting came from; it takes no part in equality.
+
+    A frozen value object that behaves as ``@dataclass(frozen=True)`` would make
+    it (keyword construction, equality, hash, repr, ``FrozenInstanceError``,
+    ``dataclasses.fields``), written out instead: importing dataclasses (which
+    imports inspect and ast) and generating the methods of these 34 fields cost
+    ~70 M instructions, a third of what ``mpcov run`` spent on its own start.
     """
 
     # [run]
@@ -139,14 +168,50 @@ class Config:
     xml_output: str = "coverage.xml"
     # Where things came from.
     config_file: str | None = None
-    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    origins: Mapping[str, str] = MappingProxyType({})
 
-    def __post_init__(self) -> None:
+    if TYPE_CHECKING:  # what dataclasses.fields() expects
+        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    else:
+        __dataclass_fields__ = _DataclassFields()
+
+    def __init__(self, **values: Any) -> None:
+        unknown = [name for name in values if name not in _FIELD_NAMES]
+        if unknown:
+            raise TypeError(f"Config.__init__() got an unexpected keyword argument {unknown[0]!r}")
+        for name in _FIELD_NAMES:
+            object.__setattr__(self, name, values.get(name, getattr(Config, name)))
         # Every setting gets an origin, so callers never need a fallback, and
         # the mapping is read-only like the rest of the object.
         full = dict.fromkeys(_SETTING_NAMES, "default")
         full.update(self.origins)
         object.__setattr__(self, "origins", MappingProxyType(full))
+
+    def _compared(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in _FIELD_NAMES[:-1])  # not origins
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Config)
+        return self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash(self._compared())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELD_NAMES)
+        return f"{self.__class__.__qualname__}({shown})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     @property
     def exclude(self) -> tuple[str, ...]:
@@ -172,13 +237,14 @@ class Config:
         if unknown:
             raise TypeError(f"Config has no setting {unknown[0]!r}")
         origins = {**self.origins, **dict.fromkeys(overrides, "command line")}
-        return dataclasses.replace(self, origins=origins, **overrides)
+        values = {name: getattr(self, name) for name in _FIELD_NAMES}
+        return Config(**{**values, **overrides, "origins": origins})
 
 
-#: The fields of Config that are settings, as opposed to provenance.
-_SETTING_NAMES: Final[tuple[str, ...]] = tuple(
-    f.name for f in dataclasses.fields(Config) if f.name not in ("config_file", "origins")
-)
+#: Config's fields, in order (``origins`` last); then those that are settings, as
+#: opposed to provenance.
+_FIELD_NAMES: Final[tuple[str, ...]] = tuple(Config.__annotations__)
+_SETTING_NAMES: Final[tuple[str, ...]] = _FIELD_NAMES[:-2]
 
 
 # ---------------------------------------------------------------------------
@@ -187,7 +253,7 @@ _SETTING_NAMES: Final[tuple[str, ...]] = tuple(
 
 # The private helpers below are plain classes, not dataclasses: creating a
 # dataclass runs generated code (~3 M instructions for these small ones), and
-# every `mpcov run` imports this module. Config stays a dataclass.
+# every `mpcov run` imports this module.
 
 
 class _Ctx:
