@@ -139,6 +139,14 @@ def test_run_exit_status_is_the_programs(
     assert executed(tmp_path, "prog.py") == set(range(1, body.count("\n") + 2))
 
 
+def test_run_records_the_programs_exit_status_in_the_process_tree(tmp_path: Path) -> None:
+    """A process ending normally cannot see its own status: `mpcov run` records it."""
+    write(tmp_path, {"prog.py": "import sys\nsys.exit(3)\n"})
+    assert mpcov("run", "prog.py", cwd=tmp_path).returncode == 3
+    tree = ok(mpcov("report", "--processes", cwd=tmp_path)).stdout
+    assert "exit(3)" in tree
+
+
 def test_run_keyboard_interrupt_ends_like_plain_python(tmp_path: Path) -> None:
     write(tmp_path, {"prog.py": "print('x', flush=True)\nraise KeyboardInterrupt\n"})
     plain = python("prog.py", cwd=tmp_path)

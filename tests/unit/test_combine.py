@@ -23,6 +23,7 @@ from mpcov import combine as combine_module
 from mpcov.combine import (
     CombineResult,
     combine,
+    data_file_lock,
     list_fragments,
     process_is_running,
     wait_for_running,
@@ -460,6 +461,56 @@ def test_lock_held_elsewhere_times_out_with_a_hint(
         run_combine(data_file, frag_dir, warn, lock_timeout=0.05)
     assert info.value.message == f"Couldn't lock {data_file}.lock within 0 s"
     assert info.value.hint is not None and "another 'mpcov combine' is running" in info.value.hint
+
+
+def test_lock_is_an_flock_on_the_lock_file_which_stays(data_file: str) -> None:
+    """The lock is the flock filelock takes on POSIX (so each excludes the other),
+    released on exit, and its file stays in place so every waiter locks one inode."""
+    import fcntl
+
+    def free() -> bool:
+        fd = os.open(data_file + ".lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+    with data_file_lock(data_file):
+        assert not free()
+    assert os.path.exists(data_file + ".lock")
+    assert free()
+
+
+def test_lock_is_released_when_the_combine_fails(
+    data_file: str, frag_dir: Path, warn: Warnings
+) -> None:
+    """An error inside the locked section does not leave the data file locked."""
+    with pytest.raises(RuntimeError), data_file_lock(data_file):
+        raise RuntimeError("boom")
+    with data_file_lock(data_file, timeout=0.05):
+        pass
+
+
+def test_finish_runs_in_the_combine_session_after_the_merge(
+    data_file: str, frag_dir: Path, warn: Warnings
+) -> None:
+    """`finish` sees the merged data, under the lock, and what it writes is committed."""
+    name = os.path.basename(write_fragment(frag_dir, 7))
+    seen: list[bool] = []
+
+    def finish(store: Store) -> None:
+        seen.append(store.has_process(name))
+        with pytest.raises(DataError), data_file_lock(data_file, timeout=0.05):
+            pass  # held by the combine
+        store.set_meta("finished", "yes")
+
+    assert run_combine(data_file, frag_dir, warn, finish=finish).merged == 1
+    assert seen == [True]
+    with Store(data_file) as store:
+        assert store.get_meta("finished") == "yes"
 
 
 # --- Other data files ---------------------------------------------------------------------------

@@ -87,6 +87,22 @@ def test_config_is_frozen_hashable_and_compares_without_origins() -> None:
     assert config == Config(origins={"branch": "somewhere"})
 
 
+def test_config_works_with_the_dataclasses_functions() -> None:
+    """Config is written out (no dataclasses import at every run) but is used as
+    the frozen dataclass it is modelled on: fields(), replace(), is_dataclass()."""
+    config = Config()
+    names = [f.name for f in dataclasses.fields(config)]
+    assert names[:2] == ["data_file", "source"] and names[-2:] == ["config_file", "origins"]
+    assert dataclasses.is_dataclass(config) and dataclasses.is_dataclass(Config)
+    changed = dataclasses.replace(config, branch=True)
+    assert changed.branch is True and changed != config
+    assert repr(config).startswith("Config(data_file='.mpcov', source=(), ")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del config.branch
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        Config(colour="red")
+
+
 @pytest.mark.parametrize(
     "line",
     ["x = 1  # pragma: no cover", "x = 1 #pragma:no cover", "x = 1  # PRAGMA NO COVER"],
