@@ -62,9 +62,18 @@ def activate(via: str = "pth") -> Recorder | None:
             os.environ.get("MPCOV_CORE") or manifest.get("core"), branch
         )
         file_filter = FileFilter(manifest.get("rules") or {})
+        probes = None
+        if branch and core_name == "monitoring":
+            from mpcov.rewrite import ProbeLoader, default_cache_dir
+
+            probes = ProbeLoader(
+                file_filter.wanted,
+                manifest.get("probe_cache") or default_cache_dir(),
+                lambda msg: warn(msg, "no-probes"),
+            )
         rec = Recorder(
             manifest,
-            lambda notify: make_core(core_name, file_filter.wanted, notify, branch),
+            lambda notify: make_core(core_name, file_filter.wanted, notify, branch, probes),
             lambda msg: warn(msg, "write-failed"),
         )
         rec.writer.process["via"] = via

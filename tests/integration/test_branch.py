@@ -313,18 +313,16 @@ def test_branch_and_line_data_do_not_mix(tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr
 
 
-def test_branch_uses_settrace_and_says_so(tmp_path: Path) -> None:
-    """Branch coverage runs on the settrace core: `mpcov debug` gives the reason, and
-    only a user who asked for the monitoring core is told."""
+def test_branch_core_is_the_line_core(tmp_path: Path) -> None:
+    """Branch coverage runs on the same core as line coverage: sys.monitoring on
+    3.12+, settrace on 3.11; `--core settrace` still gives the settrace core, with the
+    same results."""
     write(tmp_path, {"prog.py": HELPER + "check(3)\n", ".coveragerc": "[run]\nbranch = True\n"})
     out = ok(tool("mpcov", "debug", "sys", cwd=tmp_path)).stdout
-    assert "core: settrace: branch coverage is measured with settrace for now\n" in out
+    expected = "monitoring" if sys.version_info >= (3, 12) else "settrace"
+    assert f"core: {expected}: " in out
     assert ok(tool("mpcov", "run", "prog.py", cwd=tmp_path)).stderr == ""
-    res = ok(tool("mpcov", "run", "--core", "monitoring", "prog.py", cwd=tmp_path))
-    if sys.version_info >= (3, 12):
-        assert res.stderr == (
-            "mpcov: branch coverage is measured with the settrace core for now, not "
-            "sys.monitoring (branch-settrace)\n"
-        )
-    else:
-        assert res.stderr == ""
+    default = ok(tool("mpcov", "json", "-o", "-", cwd=tmp_path)).stdout
+    assert ok(tool("mpcov", "run", "--core", "settrace", "prog.py", cwd=tmp_path)).stderr == ""
+    traced = ok(tool("mpcov", "json", "-o", "-", cwd=tmp_path)).stdout
+    assert json.loads(default)["files"] == json.loads(traced)["files"]

@@ -24,7 +24,7 @@ ALLOWED = {
 CHILD_MODULES = [
     "mpcov.bootstrap", "mpcov.manifest", "mpcov.select", "mpcov.fragment",
     "mpcov.lifecycle", "mpcov.sigwatch", "mpcov.cores", "mpcov.cores.monitoring",
-    "mpcov.cores.settrace",
+    "mpcov.cores.settrace", "mpcov.rewrite",
 ]
 
 

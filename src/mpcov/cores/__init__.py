@@ -3,10 +3,11 @@
 Every core has the same small interface (duck-typed, to keep ``typing`` out of
 measured processes)::
 
-    core = Core(wanted, notify, branch)
+    core = make_core(name, wanted, notify, branch, probes)
                                   # wanted(filename) -> bool, cached by the caller
                                   # notify() is called when new data becomes pending
-                                  # branch: record arcs too (settrace only, for now)
+                                  # branch: record arcs too; the monitoring core
+                                  # needs `probes` (an mpcov.rewrite.ProbeLoader)
     core.start()                  # begin measuring this process (all threads)
     core.stop()
     lines, arcs = core.drain()    # new data since the last drain:
@@ -27,24 +28,16 @@ if TYPE_CHECKING:
 CORES = ("monitoring", "settrace")
 
 
-#: Why branch coverage uses the settrace core on every Python, for now.
-BRANCH_NEEDS_SETTRACE = "branch coverage is measured with settrace for now"
-
-
 def choose_core(requested: str | None, branch: bool = False) -> tuple[str, str]:
     """Pick a core for this interpreter: (name, why).
 
     `requested` comes from the configuration or ``MPCOV_CORE``; ``None`` means
-    the best one available. With `branch`, the core is settrace (the only one
-    that records arcs so far).
+    the best one available. `branch` does not change the choice: both cores
+    record arcs.
     """
     has_monitoring = sys.version_info >= (3, 12)
     if requested == "settrace":
         return "settrace", "requested"
-    if branch:
-        if requested == "monitoring":
-            return "settrace", f"requested monitoring, but {BRANCH_NEEDS_SETTRACE}"
-        return "settrace", BRANCH_NEEDS_SETTRACE
     if requested == "monitoring":
         if has_monitoring:
             return "monitoring", "requested"
@@ -94,13 +87,20 @@ def drain_arcs(
 
 
 def make_core(
-    name: str, wanted: Callable[[str], bool], notify: Callable[[], None], branch: bool = False
+    name: str,
+    wanted: Callable[[str], bool],
+    notify: Callable[[], None],
+    branch: bool = False,
+    probes: object = None,
 ) -> object:
-    """Create the named core; `branch` records arcs (settrace only, for now)."""
-    if name == "monitoring" and not branch:
+    """Create the named core; `branch` records arcs. The monitoring core
+    measures branches through `probes` (an ``mpcov.rewrite.ProbeLoader``)."""
+    if name == "monitoring":
         from mpcov.cores.monitoring import MonitoringCore
 
-        return MonitoringCore(wanted, notify)
+        if branch and probes is None:
+            raise ValueError("the monitoring core needs probes to measure branches")
+        return MonitoringCore(wanted, notify, probes if branch else None)
     from mpcov.cores.settrace import SettraceCore
 
     return SettraceCore(wanted, notify, branch)

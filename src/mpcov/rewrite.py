@@ -1,0 +1,202 @@
+"""Importing measured modules with branch probes, from a cache (Python 3.12+, branch mode).
+
+This is the measured-process side of :mod:`mpcov.probes`. In branch mode the
+``sys.monitoring`` core asks the import system for probed code: the
+:class:`ProbeLoader` hook replaces ``SourceFileLoader.get_code`` so that a
+measured ``.py`` file compiles with its probes, and records the file's witness
+tables (which arcs each line and each probe imply). Code objects it did not
+make (a script run as ``python script.py``, code from ``exec``) are measured
+by the core's slower full-arc recorder instead.
+
+A probed module costs a parse, a rewrite and a compile, so the result is
+cached (marshal) under the cache directory, keyed by the file's path,
+modification time and size, the interpreter's bytecode magic and mpcov's
+version. Cache hits import nothing: only builtins are used here; the
+rewriting itself (:mod:`mpcov.probes`, with ``ast``) is imported on a miss.
+A cache that cannot be read or written is skipped, never an error.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+
+import mpcov
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import CodeType
+    from typing import Any
+
+    Witnesses = dict[int | tuple[int, int], tuple[tuple[int, int], ...]]
+
+#: Version of the cache files' layout and of the probes' meaning.
+#: 1: (format, version, magic, path, mtime_ns, size, code, by_line, by_probe)
+CACHE_FORMAT = 1
+
+_external: Any = sys.modules["_frozen_importlib_external"]
+
+
+def default_cache_dir() -> str:
+    """``$MPCOV_CACHE_DIR``, else ``$XDG_CACHE_HOME/mpcov``, else ``~/.cache/mpcov``."""
+    explicit = os.environ.get("MPCOV_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "mpcov")
+
+
+class ProbeLoader:
+    """Compiles measured modules with branch probes; remembers their witness tables.
+
+    `wanted(path)` says whether a file is measured; `cache_dir` is where
+    probed code is cached (None: no cache); `warn(message)` reports a file
+    that could not be probed (once per file).
+    """
+
+    def __init__(
+        self, wanted: Callable[[str], bool], cache_dir: str | None, warn: Callable[[str], None]
+    ) -> None:
+        self._wanted = wanted
+        self._cache_dir = cache_dir
+        self._warn = warn
+        #: filename -> (line witnesses, probe witnesses)
+        self.tables: dict[str, tuple[Witnesses, Witnesses]] = {}
+        #: ids of every probed code object (kept alive by `_modules`)
+        self.code_ids: set[int] = set()
+        self._modules: list[CodeType] = []
+        self._real_get_code: Any = None
+        self._own_get_code: Any = None
+
+    # -- the import hook --------------------------------------------------------
+
+    def install(self) -> None:
+        """Make ``SourceFileLoader`` compile measured files with probes."""
+        loader_class = _external.SourceFileLoader
+        if self._real_get_code is not None:
+            return
+        # get_code is inherited from SourceLoader: shadow it, and delete the
+        # shadow to undo (unless the class had one of its own).
+        self._own_get_code = loader_class.__dict__.get("get_code")
+        real = self._real_get_code = loader_class.get_code
+        probed = self.probed_code
+
+        def get_code(loader: Any, fullname: str) -> Any:
+            try:
+                path = loader.get_filename(fullname)
+            except Exception:
+                path = None
+            if path is not None:
+                code = probed(path)
+                if code is not None:
+                    return code
+            return real(loader, fullname)
+
+        get_code.__doc__ = real.__doc__
+        loader_class.get_code = get_code
+
+    def uninstall(self) -> None:
+        """Put the import system back as it was."""
+        if self._real_get_code is None:
+            return
+        if self._own_get_code is None:
+            del _external.SourceFileLoader.get_code
+        else:
+            _external.SourceFileLoader.get_code = self._own_get_code
+        self._real_get_code = None
+
+    def probed_code(self, path: str) -> CodeType | None:
+        """The probed module code of `path`, or None to compile it as usual
+        (not measured, not Python source, or it cannot be probed)."""
+        if not path.endswith(".py") or not self._wanted(path):
+            return None
+        try:
+            stat = os.stat(path)
+            key = (_external.MAGIC_NUMBER, path, stat.st_mtime_ns, stat.st_size)
+            entry = self._read_cache(path, key)
+            if entry is None:
+                entry = self._probe(path, key)
+        except (SyntaxError, OSError):
+            return None  # the usual compile reports it, as usual
+        except Exception as exc:
+            self._warn(f"no branch probes in {path} ({exc!r}); measuring it the slow way")
+            return None
+        code, by_line, by_probe = entry
+        self.register(path, code, by_line, by_probe)
+        return code
+
+    def register(self, path: str, code: CodeType, by_line: Witnesses, by_probe: Witnesses) -> None:
+        """Remember probed module `code` of `path` and its witness tables."""
+        self.tables[path] = (by_line, by_probe)
+        self._modules.append(code)
+        ids = self.code_ids
+        todo = [code]
+        while todo:
+            one = todo.pop()
+            ids.add(id(one))
+            todo.extend(c for c in one.co_consts if type(c) is type(code))
+
+    # -- probing and caching ---------------------------------------------------
+
+    def _probe(self, path: str, key: tuple[Any, ...]) -> tuple[CodeType, Witnesses, Witnesses]:
+        from mpcov.probes import probe_source
+
+        with open(path, "rb") as f:
+            source = _external.decode_source(f.read())
+        entry = probe_source(source, path)
+        self._write_cache(path, key, entry)
+        return entry
+
+    def _cache_path(self, path: str) -> str | None:
+        if self._cache_dir is None:
+            return None
+        import zlib  # an extension module, but only on this (cold) path
+
+        name = os.path.basename(path)[:-3]
+        tag = sys.implementation.cache_tag
+        digest = zlib.crc32(path.encode("utf-8", "surrogateescape"))
+        return os.path.join(self._cache_dir, f"{name}.{digest:08x}.{tag}.probes")
+
+    def _read_cache(
+        self, path: str, key: tuple[Any, ...]
+    ) -> tuple[CodeType, Witnesses, Witnesses] | None:
+        cache = self._cache_path(path)
+        if cache is None:
+            return None
+        try:
+            with open(cache, "rb") as f:
+                data = marshal.loads(f.read())
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+        if (
+            type(data) is not tuple
+            or len(data) != 9
+            or data[:2] != (CACHE_FORMAT, mpcov.__version__)
+            or data[2:6] != key
+        ):
+            return None
+        return data[6], data[7], data[8]
+
+    def _write_cache(
+        self, path: str, key: tuple[Any, ...], entry: tuple[CodeType, Witnesses, Witnesses]
+    ) -> None:
+        cache = self._cache_path(path)
+        if cache is None:
+            return
+        data = marshal.dumps((CACHE_FORMAT, mpcov.__version__, *key, *entry))
+        tmp = f"{cache}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, cache)
+        except OSError:
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+
+    def after_fork_in_child(self) -> None:
+        """Nothing to forget: probed code and tables are the same in the child."""

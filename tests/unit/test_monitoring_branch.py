@@ -1,0 +1,366 @@
+"""Branch coverage on the sys.monitoring core: probes, witnesses, the probe loader.
+
+The yardstick is coverage.py: for each program, the branches mpcov reports
+taken and missing (after `normalize_executed`) must be coverage.py's, the
+executed lines too. Programs come from the arcs comparison and from
+`progen`, which writes random programs full of branches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+import textwrap
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    sys.version_info < (3, 12), reason="the monitoring core needs Python 3.12+"
+)
+
+coverage = pytest.importorskip("coverage", minversion="7.17")
+
+from progen import make_program  # noqa: E402
+from test_arcs_vs_coveragepy import PARTIAL, PROGRAMS, _tracing_is_free  # noqa: E402
+
+from mpcov.analysis import DEFAULT_EXCLUDE, analyze_source, read_source  # noqa: E402
+from mpcov.arcs import analyze_arcs, normalize_executed  # noqa: E402
+from mpcov.cores import make_core  # noqa: E402
+from mpcov.probes import PROBE_BASE, probe_source  # noqa: E402
+from mpcov.rewrite import ProbeLoader  # noqa: E402
+
+Arc = tuple[int, int]
+
+
+@pytest.fixture(autouse=True)
+def _free_tracer() -> None:
+    if not _tracing_is_free():
+        pytest.skip("the test suite is being traced; these tests need the tracer")
+
+
+def coverage_report(path: Path, tmp_path: Path) -> dict[str, Any]:
+    """coverage.py's JSON report of `path` run as ``__main__`` with branch coverage."""
+    cov = coverage.Coverage(branch=True, data_file=None, config_file=False)
+    try:
+        cov.start()
+        try:
+            runpy.run_path(str(path), run_name="__main__")
+        finally:
+            cov.stop()
+        out = tmp_path / "coverage.json"
+        cov.json_report(morfs=[str(path)], outfile=str(out))
+    finally:
+        cov.get_data().close(force=True)
+    report: dict[str, Any] = next(iter(json.loads(out.read_text())["files"].values()))
+    return report
+
+
+class Measured:
+    """A monitoring core in branch mode measuring one file, with its probe loader."""
+
+    def __init__(self, path: Path, cache_dir: Path | None = None) -> None:
+        self.target = str(path)
+        self.warnings: list[str] = []
+        wanted: Callable[[str], bool] = lambda f: f == self.target  # noqa: E731
+        self.probes = ProbeLoader(wanted, str(cache_dir) if cache_dir else None,
+                                  self.warnings.append)
+        self.notified: list[int] = []
+        self.core: Any = make_core("monitoring", wanted, lambda: self.notified.append(1),
+                                   branch=True, probes=self.probes)
+
+    def run(self, probed: bool = True) -> tuple[set[int], set[Arc]]:
+        """Run the file as ``__main__`` (compiled with probes, or plainly): lines, arcs."""
+        self.core.start()
+        try:
+            code = self.probes.probed_code(self.target) if probed else None
+            if code is None:
+                code = compile(Path(self.target).read_text(), self.target, "exec")
+            exec(code, {"__name__": "__main__", "__file__": self.target})
+        finally:
+            self.core.stop()
+        lines, arcs = self.core.drain()
+        return lines.get(self.target, set()), arcs.get(self.target, set())
+
+
+def check_same_as_coverage(path: Path, lines: set[int], raw: set[Arc],
+                           report: dict[str, Any]) -> None:
+    """mpcov's judgement of (`lines`, `raw`) is coverage.py's `report`."""
+    source = read_source(str(path))
+    arcs = analyze_arcs(source, str(path), exclude=DEFAULT_EXCLUDE, partial=PARTIAL)
+    executed = normalize_executed(raw, arcs)
+    analysis = analyze_source(source, str(path))
+    assert sorted(analysis.executed(lines)) == report["executed_lines"]
+    assert arcs.missing_arcs(executed) == sorted(map(tuple, report["missing_branches"]))
+    assert arcs.executed_branch_arcs(executed) == sorted(map(tuple, report["executed_branches"]))
+    summary = report["summary"]
+    assert tuple(arcs.totals(executed, analysis.executed(lines))) == (
+        summary["num_branches"], summary["num_partial_branches"], summary["missing_branches"],
+    )
+
+
+@pytest.fixture
+def program(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    name = request.param
+    path = tmp_path / f"prog_{name}.py"
+    if isinstance(name, int):
+        path.write_text(make_program(name))
+    else:
+        path.write_text(textwrap.dedent(PROGRAMS[name]))
+    yield path
+
+
+SEEDS = list(range(0, 400, 10))
+
+
+@pytest.mark.parametrize("program", [*sorted(PROGRAMS), *SEEDS], indirect=True)
+def test_probed_code_gives_coveragepys_branches(program: Path, tmp_path: Path) -> None:
+    report = coverage_report(program, tmp_path)
+    lines, arcs = Measured(program).run()
+    assert all(line < PROBE_BASE for line in lines)
+    check_same_as_coverage(program, lines, arcs, report)
+
+
+@pytest.mark.parametrize("program", [*sorted(PROGRAMS), *SEEDS[:10]], indirect=True)
+def test_unprobed_code_gives_coveragepys_branches(program: Path, tmp_path: Path) -> None:
+    """Code the loader did not compile is recorded completely, with the same result."""
+    report = coverage_report(program, tmp_path)
+    lines, arcs = Measured(program).run(probed=False)
+    check_same_as_coverage(program, lines, arcs, report)
+
+
+@pytest.mark.parametrize("seed", range(0, 400, 7))
+def test_probes_change_nothing_the_program_does(seed: int, tmp_path: Path) -> None:
+    """Same results, same log, same exceptions, with and without probes."""
+    path = tmp_path / "prog.py"
+    source = make_program(seed)
+    path.write_text(source)
+    plain: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(source, str(path), "exec"), plain)
+    probed: dict[str, Any] = {"__name__": "__main__"}
+    code, _by_line, _by_probe = probe_source(source, str(path))
+    exec(code, probed)
+    assert plain["log"] == probed["log"]
+
+
+def test_tracebacks_keep_their_lines(tmp_path: Path) -> None:
+    source = textwrap.dedent(
+        """\
+        def f(x):
+            for i in range(3):
+                if x: raise ValueError(i)
+            while x:
+                x -= 1
+            match x:
+                case 1:
+                    pass
+            if x == 0:
+                raise KeyError(x)
+        """
+    )
+    path = str(tmp_path / "tb.py")
+
+    def failure(code: Any, arg: int) -> list[tuple[int | None, str]]:
+        namespace: dict[str, Any] = {}
+        exec(code, namespace)
+        try:
+            namespace["f"](arg)
+        except Exception as exc:
+            return [(fs.lineno, fs.line or "") for fs in traceback.extract_tb(exc.__traceback__)]
+        raise AssertionError("no exception")
+
+    plain = compile(source, path, "exec")
+    probed = probe_source(source, path)[0]
+    for arg in (0, 1):
+        assert failure(plain, arg)[1:] == failure(probed, arg)[1:]
+
+
+def test_probes_only_add_lines_beyond_the_file() -> None:
+    source = "if a:\n    b = 1\nfor x in y: pass\nwhile c: break\n"
+    code = probe_source(source, "f.py")[0]
+    real = {line for _, _, line in code.co_lines() if line and line < PROBE_BASE}
+    assert real == {1, 2, 3, 4}
+
+
+def test_witnesses_of_a_simple_if() -> None:
+    source = "if a:\n    b = 1\nc = 2\n"
+    _code, by_line, by_probe = probe_source(source, "f.py")
+    assert by_line[2] == ((1, 2),)
+    assert list(by_probe.values()) == [((1, 3),)]
+
+
+def test_a_statement_over_several_lines_witnesses_from_any_of_them() -> None:
+    source = "if a:\n    b = (\n        1)\nc = 2\n"
+    by_line = probe_source(source, "f.py")[1]
+    assert by_line[2] == by_line[3] == ((1, 2),)
+
+
+def test_lines_mode_core_is_unchanged_by_branch_support(tmp_path: Path) -> None:
+    path = tmp_path / "p.py"
+    path.write_text("def f(x):\n    if x:\n        return 1\n    return 2\nf(1)\n")
+    target = str(path)
+    core: Any = make_core("monitoring", lambda f: f == target, lambda: None)
+    core.start()
+    try:
+        exec(compile(path.read_text(), target, "exec"), {})
+    finally:
+        core.stop()
+    assert core.drain() == ({target: {1, 2, 3, 5}}, {})
+
+
+def test_drain_reports_only_new_arcs_and_threads_are_measured(tmp_path: Path) -> None:
+    path = tmp_path / "threads.py"
+    path.write_text(textwrap.dedent(
+        """\
+        import threading
+
+        def work(n):
+            if n > 1:
+                return n
+            return 0
+
+        def run(n):
+            t = threading.Thread(target=work, args=(n,))
+            t.start()
+            t.join()
+        """
+    ))
+    measured = Measured(path)
+    measured.core.start()
+    try:
+        namespace: dict[str, Any] = {"__name__": "threads"}
+        code = measured.probes.probed_code(measured.target)
+        assert code is not None
+        exec(code, namespace)
+        namespace["run"](5)
+        lines, arcs = measured.core.drain()
+        namespace["run"](5)
+        again = measured.core.drain()
+        namespace["run"](0)
+        new = measured.core.drain()
+    finally:
+        measured.core.stop()
+    target = measured.target
+    assert {4, 5} <= lines[target]
+    assert (4, 5) in arcs[target]
+    assert again == ({}, {})
+    assert new == ({target: {6}}, {target: {(4, 6)}})
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_records_its_own_arcs(tmp_path: Path) -> None:
+    path = tmp_path / "forky.py"
+    path.write_text("def f(n):\n    if n:\n        return 1\n    return 0\n")
+    measured = Measured(path)
+    read_fd, write_fd = os.pipe()
+    measured.core.start()
+    try:
+        namespace: dict[str, Any] = {}
+        exec(measured.probes.probed_code(measured.target), namespace)  # type: ignore[arg-type]
+        namespace["f"](1)
+        measured.core.drain()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            try:
+                measured.core.after_fork_in_child()
+                namespace["f"](1)
+                found = measured.core.drain()[1].get(measured.target, set())
+                os.write(write_fd, repr(sorted(found)).encode())
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as pipe:
+            reported = pipe.read()
+        os.waitpid(pid, 0)
+    finally:
+        measured.core.stop()
+    assert reported == "[(2, 3)]"
+
+
+# -- the probe loader and its cache ------------------------------------------------
+
+
+def _module(tmp_path: Path, text: str = "def f(x):\n    if x:\n        return 1\n") -> Path:
+    path = tmp_path / "mod.py"
+    path.write_text(text)
+    return path
+
+
+def test_loader_compiles_imports_with_probes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    path = _module(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "mod", raising=False)
+    probes = ProbeLoader(lambda f: f == str(path), None, pytest.fail)
+    probes.install()
+    try:
+        import mod  # type: ignore[import-not-found]
+    finally:
+        probes.uninstall()
+        sys.modules.pop("mod", None)
+    assert id(mod.f.__code__) in probes.code_ids
+    assert str(path) in probes.tables
+    lines = {line for _, _, line in mod.f.__code__.co_lines() if line}
+    assert any(line >= PROBE_BASE for line in lines)
+
+
+def test_uninstall_puts_the_import_system_back() -> None:
+    loader = sys.modules["_frozen_importlib_external"].SourceFileLoader
+    before = loader.get_code
+    probes = ProbeLoader(lambda f: True, None, pytest.fail)
+    probes.install()
+    assert loader.get_code is not before
+    probes.uninstall()
+    assert loader.get_code is before
+    assert "get_code" not in loader.__dict__
+
+
+def test_cache_is_used_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _module(tmp_path)
+    cache = tmp_path / "cache"
+    first = ProbeLoader(lambda f: True, str(cache), pytest.fail).probed_code(str(path))
+    assert first is not None and len(list(cache.iterdir())) == 1
+
+    import mpcov.probes
+
+    def no_probing(*args: object) -> None:
+        raise AssertionError("probed again instead of read from the cache")
+
+    monkeypatch.setattr(mpcov.probes, "probe_source", no_probing)
+    second = ProbeLoader(lambda f: True, str(cache), pytest.fail)
+    assert second.probed_code(str(path)) == first
+    assert second.tables[str(path)]
+    monkeypatch.undo()
+    # An edited file is probed again.
+    path.write_text("def f(x):\n    if x:\n        return 2\n    return 3\n")
+    third = ProbeLoader(lambda f: True, str(cache), pytest.fail).probed_code(str(path))
+    assert third is not None
+    (function,) = [c for c in third.co_consts if hasattr(c, "co_lines")]
+    assert 4 in {line for _, _, line in function.co_lines()}
+
+
+def test_damaged_or_unwritable_cache_is_no_error(tmp_path: Path) -> None:
+    path = _module(tmp_path)
+    cache = tmp_path / "cache"
+    ProbeLoader(lambda f: True, str(cache), pytest.fail).probed_code(str(path))
+    (entry,) = cache.iterdir()
+    entry.write_bytes(b"\x00garbage")
+    assert ProbeLoader(lambda f: True, str(cache), pytest.fail).probed_code(str(path))
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    assert ProbeLoader(lambda f: True, str(blocked), pytest.fail).probed_code(str(path))
+
+
+def test_unprobeable_files_are_left_to_the_usual_compile(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    bad = _module(tmp_path, "def f(:\n")
+    probes = ProbeLoader(lambda f: True, None, warnings.append)
+    assert probes.probed_code(str(bad)) is None  # the import itself reports it
+    assert probes.probed_code(str(tmp_path / "missing.py")) is None
+    assert warnings == []
+    assert ProbeLoader(lambda f: False, None, pytest.fail).probed_code(str(bad)) is None
