@@ -236,7 +236,9 @@ def run_program(
     process ignores it meanwhile; other termination signals sent to this
     process are forwarded. `started` is called with the program's pid.
     """
-    command = [sys.executable, *(["-m"] if module else []), *argv]
+    from mpcov.runscript import launch_command
+
+    command = launch_command(argv, module=module, env=env)
     try:
         proc = subprocess.Popen(command, env=dict(env))
     except OSError as exc:

@@ -249,7 +249,7 @@ def test_threads_started_before_tracing_are_left_alone() -> None:
     assert not worker.is_alive()
 
 
-# -- branch mode (settrace only, for now) ------------------------------------------
+# -- branch mode, settrace core (monitoring: test_monitoring_branch.py) ----------
 
 
 def _record_arcs(path: Path, run: Callable[[], object]) -> tuple[Any, Any]:
@@ -311,15 +311,14 @@ def test_branch_mode_records_threads_and_drains_only_new_arcs(program: Path) -> 
     assert new == ({}, {})  # used(0) takes only arcs used(5) took
 
 
-def test_branch_mode_chooses_settrace() -> None:
-    """Branch coverage uses the settrace core on every Python, and says why."""
-    assert choose_core(None, branch=True)[0] == "settrace"
-    name, why = choose_core("monitoring", branch=True)
-    assert name == "settrace"
-    assert why.startswith("requested monitoring, but branch coverage")
+def test_branch_mode_does_not_change_the_core() -> None:
+    """Both cores measure branches; the monitoring one needs its probe loader."""
+    assert choose_core(None, branch=True) == choose_core(None)
     assert choose_core("settrace", branch=True) == ("settrace", "requested")
-    core: Any = make_core("monitoring", lambda f: False, lambda: None, branch=True)
-    assert core.name == "settrace"
+    if HAS_MONITORING:
+        assert choose_core("monitoring", branch=True) == ("monitoring", "requested")
+        with pytest.raises(ValueError, match="needs probes"):
+            make_core("monitoring", lambda f: False, lambda: None, branch=True)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
