@@ -364,3 +364,28 @@ def test_unprobeable_files_are_left_to_the_usual_compile(tmp_path: Path) -> None
     assert probes.probed_code(str(tmp_path / "missing.py")) is None
     assert warnings == []
     assert ProbeLoader(lambda f: False, None, pytest.fail).probed_code(str(bad)) is None
+
+
+def _judged(path: Path, lines: set[int], raw: set[Arc]) -> tuple[list[Arc], list[Arc], list[int]]:
+    """(executed branch arcs, missing branch arcs, executed statements) as reported."""
+    source = read_source(str(path))
+    arcs = analyze_arcs(source, str(path), exclude=DEFAULT_EXCLUDE, partial=PARTIAL)
+    executed = normalize_executed(raw, arcs)
+    statements = sorted(analyze_source(source, str(path)).executed(lines))
+    return arcs.executed_branch_arcs(executed), arcs.missing_arcs(executed), statements
+
+
+@pytest.mark.parametrize("program", [*sorted(PROGRAMS), *SEEDS[::4]], indirect=True)
+def test_both_cores_report_the_same_branches(program: Path) -> None:
+    """The settrace core (3.11's) and the monitoring core agree on every program."""
+    target = str(program)
+    settrace: Any = make_core("settrace", lambda f: f == target, lambda: None, branch=True)
+    settrace.start()
+    try:
+        runpy.run_path(target, run_name="__main__")
+    finally:
+        settrace.stop()
+    traced_lines, traced_arcs = settrace.drain()
+    lines, arcs = Measured(program).run()
+    assert _judged(program, lines, arcs) == _judged(
+        program, traced_lines[target], traced_arcs[target])
