@@ -398,3 +398,20 @@ def test_settrace_cache_lets_unused_code_objects_go(tmp_path: Path) -> None:
     gc.collect()
     assert code() is None
     assert core.drain()[0] == {target: {1, 2}}
+
+
+def test_settrace_counts_the_lines_that_can_be_traced() -> None:
+    """A function's ``def`` line is not one of its traced lines (unless its body
+    is on it); code built by hand without the RESUME that compiled code starts
+    with (the interpreter never traces it) counts every line, without error."""
+    from mpcov.cores.settrace import _traced_lines
+
+    namespace: dict[str, Any] = {}
+    exec("def f():\n    return 1\ndef g(): return 2\n", namespace)
+    assert _traced_lines(namespace["f"].__code__) == {2}
+    assert _traced_lines(namespace["g"].__code__) == {3}
+    code = compile("x = 1\ny = 2\n", "made.py", "exec")
+    resume = code.co_code[:2]
+    without = code.replace(co_code=code.co_code.replace(resume, bytes([9, 0]), 1))  # NOP
+    assert _traced_lines(code) == {1, 2}
+    assert _traced_lines(without) >= {1, 2}

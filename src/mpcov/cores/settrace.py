@@ -81,9 +81,12 @@ def _traced_lines(code: CodeType) -> set[int]:
     0 of a module), which are never traced. Counting them would keep nearly
     every function traced forever."""
     co_code = code.co_code
+    size = len(co_code)
     resume = 0
-    while co_code[resume] != _RESUME:  # a few MAKE_CELL, COPY_FREE_VARS, RETURN_GENERATOR
+    while resume < size and co_code[resume] != _RESUME:  # MAKE_CELL, RETURN_GENERATOR...
         resume += 2
+    if resume == size:  # hand-made code without RESUME: count every line
+        resume = -2
     return {line for _, end, line in code.co_lines() if line is not None and end > resume + 2}
 
 
