@@ -175,6 +175,9 @@ def data_file_lock(data_file: str, timeout: float = LOCK_TIMEOUT) -> Iterator[No
     except ImportError:
         fcntl = None  # type: ignore[assignment]
     try:
+        if fcntl:
+            # As filelock does: the data file's directory may not exist yet.
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644) if fcntl else -1
     except OSError as exc:
         raise DataError(f"Couldn't create lock file {path}: {exc.strerror}") from None

@@ -484,6 +484,14 @@ def test_lock_is_an_flock_on_the_lock_file_which_stays(data_file: str) -> None:
     assert free()
 
 
+def test_combine_creates_the_data_files_directory(tmp_path: Path, warn: Warnings) -> None:
+    """A data file in a directory that does not exist yet is created, lock and all."""
+    data_file = str(tmp_path / "out" / "sub" / ".mpcov")
+    result = combine(data_file, fragment_dirs=[str(tmp_path / "none")], warn=warn)
+    assert result.merged == 0
+    assert os.path.exists(data_file) and os.path.exists(data_file + ".lock")
+
+
 def test_lock_is_released_when_the_combine_fails(
     data_file: str, frag_dir: Path, warn: Warnings
 ) -> None:
