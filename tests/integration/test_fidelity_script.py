@@ -199,3 +199,18 @@ def test_both_tools_on_a_tiny_project(tmp_path: Path) -> None:
     assert shapes["missing_lines"] == [3] and shapes["excluded_lines"] == [15, 16]
     if branch:
         assert [2, 3] in shapes["missing_branches"]
+
+
+def test_pytest_config_detection(tmp_path: Path) -> None:
+    assert not fidelity.has_pytest_config(str(tmp_path))
+    (tmp_path / "pyproject.toml").write_text("[tool.coverage.run]\nbranch = true\n")
+    assert not fidelity.has_pytest_config(str(tmp_path))
+    (tmp_path / "setup.cfg").write_text("[tool:pytest]\nminversion = 2\n")
+    assert fidelity.has_pytest_config(str(tmp_path))
+
+
+def test_every_project_is_described_completely() -> None:
+    for name, project in fidelity.PROJECTS.items():
+        assert project.name == name
+        assert bool(project.sdist) != bool(project.local), name
+        assert project.argv, name
