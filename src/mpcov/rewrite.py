@@ -21,6 +21,7 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+import time
 
 import mpcov
 
@@ -37,6 +38,72 @@ if TYPE_CHECKING:
 CACHE_FORMAT = 1
 
 _external: Any = sys.modules["_frozen_importlib_external"]
+
+
+def _main_module(path: str) -> Any:
+    """The main module (``__main__``, or a spawn worker's ``__mp_main__``) if it
+    was loaded from `path`."""
+    for name in ("__main__", "__mp_main__"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None) == path:
+            return module
+    return None
+
+
+def _same_code(old: CodeType, new: CodeType) -> bool:
+    """Is `new` `old` compiled with probes (same names, constants, closure)?"""
+    code_type = type(old)
+    return (
+        old.co_names == new.co_names
+        and old.co_varnames == new.co_varnames
+        and old.co_freevars == new.co_freevars
+        and old.co_cellvars == new.co_cellvars
+        and old.co_argcount == new.co_argcount
+        and old.co_kwonlyargcount == new.co_kwonlyargcount
+        and old.co_flags == new.co_flags
+        and [c for c in old.co_consts if type(c) is not code_type]
+        == [c for c in new.co_consts if type(c) is not code_type]
+    )
+
+
+def _swap_code(
+    namespace: dict[str, Any],
+    twins: dict[tuple[str, int], CodeType],
+    path: str,
+    module_name: str,
+    probed_ids: set[int],
+) -> None:
+    """Give the functions found in `namespace` (and in the classes defined there)
+    their probed twins' code."""
+    function_type = type(_swap_code)
+    todo = list(namespace.values())
+    seen: set[int] = set()
+    while todo:
+        value = todo.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, type):
+            if getattr(value, "__module__", None) == module_name:
+                todo.extend(vars(value).values())
+            continue
+        if isinstance(value, (staticmethod, classmethod)):
+            todo.append(value.__func__)
+            continue
+        if isinstance(value, property):
+            todo.extend(f for f in (value.fget, value.fset, value.fdel) if f is not None)
+            continue
+        if type(value) is not function_type:
+            continue
+        wrapped = getattr(value, "__wrapped__", None)
+        if wrapped is not None:
+            todo.append(wrapped)
+        old = value.__code__
+        if old.co_filename != path or id(old) in probed_ids:
+            continue
+        new = twins.get((old.co_qualname, old.co_firstlineno))
+        if new is not None and _same_code(old, new):
+            value.__code__ = new
 
 
 def default_cache_dir() -> str:
@@ -69,6 +136,10 @@ class ProbeLoader:
         self._modules: list[CodeType] = []
         self._real_get_code: Any = None
         self._own_get_code: Any = None
+        # Main-module files: probed code by (qualified name, first line); None
+        # when the file cannot be adopted.
+        self._adopted: dict[str, dict[tuple[str, int], CodeType] | None] = {}
+        self._started_ns = time.time_ns()
 
     # -- the import hook --------------------------------------------------------
 
@@ -197,6 +268,43 @@ class ProbeLoader:
                 os.remove(tmp)
             except OSError:
                 pass
+
+    # -- the main module ------------------------------------------------------------
+
+    def adopt(self, code: CodeType) -> None:
+        """`code` runs unprobed: if it belongs to the main module (a script the
+        interpreter compiled itself, or a spawn worker's ``__mp_main__``), give
+        that module's functions and methods probed code for their next calls.
+
+        The frames already running keep their code (the core records them
+        completely). A script edited since this process started is left alone,
+        and so is any function whose probed twin does not match it.
+        """
+        path = code.co_filename
+        module = _main_module(path)
+        if module is None:
+            return
+        twins = self._adopted.get(path, {})
+        if path not in self._adopted:
+            twins = self._adopted[path] = self._twins(path)
+        if twins:
+            _swap_code(vars(module), twins, path, module.__name__, self.code_ids)
+
+    def _twins(self, path: str) -> dict[tuple[str, int], CodeType] | None:
+        try:
+            if os.stat(path).st_mtime_ns >= self._started_ns:
+                return None  # edited since it was compiled: no longer the same code
+        except OSError:
+            return None
+        probed = self.probed_code(path)
+        if probed is None:
+            return None
+        todo, twins = [probed], {}
+        while todo:
+            one = todo.pop()
+            twins[one.co_qualname, one.co_firstlineno] = one
+            todo.extend(c for c in one.co_consts if type(c) is type(probed))
+        return twins
 
     def after_fork_in_child(self) -> None:
         """Nothing to forget: probed code and tables are the same in the child."""

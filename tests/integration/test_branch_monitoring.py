@@ -128,3 +128,67 @@ def test_exit_status_and_output_as_python(tmp_path: Path, body: str, status: int
     assert plain.returncode == status
     assert (measured.returncode, measured.stdout, measured.stderr) == (
         plain.returncode, plain.stdout, plain.stderr)
+
+
+CHILD_SCRIPT = """\
+import sys
+
+
+class Shape:
+    def area(self, n):
+        if n > 1:
+            return n * n
+        return 0
+
+    @staticmethod
+    def kind(n):
+        if n:
+            return "some"
+        return "none"
+
+
+def probed(function):
+    if function is None:
+        return False
+    return any(line and line >= 1 << 29 for _, _, line in function.__code__.co_lines())
+
+
+def main():
+    total = 0
+    for n in range(5):
+        total += Shape().area(n)
+    return total
+
+
+print(main(), Shape.kind(0))
+print(probed(main), probed(Shape.area), probed(Shape.kind))
+"""
+
+PARENT_SCRIPT = """\
+import subprocess
+import sys
+
+out = subprocess.run([sys.executable, "child.py"], capture_output=True, text=True)
+print(out.stdout, end="")
+"""
+
+
+def test_a_child_script_gets_probed_functions_after_their_first_call(tmp_path: Path) -> None:
+    """`python child.py` compiles child.py itself: its functions get probed code
+    after they first run, and the results are still coverage.py's."""
+    write(tmp_path, {"parent.py": PARENT_SCRIPT, "child.py": CHILD_SCRIPT})
+    measured = mpcov_run("parent.py", cwd=tmp_path)
+    assert measured.returncode == 0, measured.stderr
+    assert measured.stdout.splitlines() == ["29 none", "True True True"]
+    child = json_report(tmp_path)["child.py"]
+    lines = CHILD_SCRIPT.splitlines()
+
+    def at(text: str) -> int:
+        return next(n for n, line in enumerate(lines, 1) if line.strip() == text)
+
+    area, kind, none, loop = at("if n > 1:"), at("if n:"), at("if function is None:"), at(
+        "for n in range(5):")
+    assert child["missing_branches"] == [[kind, kind + 1], [none, none + 1]]
+    assert child["executed_branches"] == [
+        [area, area + 1], [area, area + 2], [kind, kind + 2], [none, none + 2],
+        [loop, loop + 1], [loop, loop + 2]]

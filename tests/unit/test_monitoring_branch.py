@@ -389,3 +389,43 @@ def test_both_cores_report_the_same_branches(program: Path) -> None:
     lines, arcs = Measured(program).run()
     assert _judged(program, lines, arcs) == _judged(
         program, traced_lines[target], traced_arcs[target])
+
+
+def _main_module(path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    import types
+
+    module = types.ModuleType("__mp_main__")
+    module.__file__ = str(path)
+    # As the interpreter compiles a script: inheriting no __future__ flags.
+    exec(compile(path.read_text(), str(path), "exec", dont_inherit=True), vars(module))
+    monkeypatch.setitem(sys.modules, "__mp_main__", module)
+    return module
+
+
+SCRIPT = "class K:\n    def m(self, x):\n        if x:\n            return 1\n\ndef f(x):\n" \
+         "    if x:\n        return 2\n"
+
+
+def test_main_module_functions_get_probed_code(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "script.py"
+    path.write_text(SCRIPT)
+    os.utime(path, ns=(0, 0))
+    module = _main_module(path, monkeypatch)
+    probes = ProbeLoader(lambda f: True, None, pytest.fail)
+    before = module.f.__code__
+    probes.adopt(before)
+    assert id(module.f.__code__) in probes.code_ids
+    assert id(module.K.m.__code__) in probes.code_ids
+    assert module.f(1) == 2 and module.K().m(1) == 1
+
+
+def test_an_edited_main_script_is_left_alone(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "script.py"
+    path.write_text(SCRIPT)
+    module = _main_module(path, monkeypatch)
+    probes = ProbeLoader(lambda f: True, None, pytest.fail)
+    path.write_text(SCRIPT.replace("return 2", "return 3"))  # newer than the process
+    probes.adopt(module.f.__code__)
+    assert module.f(1) == 2 and id(module.f.__code__) not in probes.code_ids

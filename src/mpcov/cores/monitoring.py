@@ -151,7 +151,13 @@ class MonitoringCore:
         if key in self._probes.code_ids:
             _mon.set_local_events(tool, code, _E.LINE)
             return _DISABLE
-        # Not probed: record this code object completely, from this frame on.
+        # Not probed: record this code object completely, from this frame on,
+        # and let the probe loader give the main module's functions probed
+        # code for their next calls.
+        try:
+            self._probes.adopt(code)
+        except Exception:
+            pass  # never the program's problem: this code is recorded anyway
         if not self._full:
             _mon.set_events(tool, _E.PY_START | _E.PY_UNWIND | _E.PY_THROW)
         self._full.add(key)
