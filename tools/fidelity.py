@@ -684,6 +684,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     projects = ([PROJECTS[name] for name in opts.project] if opts.project
                 else [p for p in PROJECTS.values() if p.default])
     results: list[ProjectResult] = []
+    first_commit = _commit()  # HEAD may move while the run goes on (others commit)
     try:
         for version in versions:
             base = find_python(version)
@@ -701,7 +702,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("fidelity: no supported Python found", file=sys.stderr)
         return 2
     print_table(results, opts.branch)
-    commit = _commit()
+    commit = first_commit
+    if _commit() != first_commit:
+        commit = f"{first_commit} (HEAD moved to {_commit()} during the run)"
     print(f"\nmpcov {commit}, coverage.py {PINS['coverage']}, "
           f"{'branch' if opts.branch else 'line'} coverage")
     if opts.json_out:
