@@ -83,8 +83,10 @@ class PathAliases:
     def map(self, path: str) -> str:
         """The local path for a measured `path`.
 
-        The first rule whose result exists wins; when none exists, the first
-        rule that matched; when none matched, `path` unchanged.
+        The first rule whose result exists wins; when none exists, `path` itself
+        if it exists here (a project directory named like the package it holds
+        must not be remapped into itself), else the first rule that matched;
+        when none matched, `path` unchanged.
         """
         first = None
         for regex, canonical in self._rules:
@@ -95,7 +97,9 @@ class PathAliases:
                 if new == path or self._exists(new):
                     return new
                 first = first or new
-        return first or path
+        if first is None or self._exists(path):
+            return path
+        return first
 
     def __bool__(self) -> bool:
         return bool(self._rules)

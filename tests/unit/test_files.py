@@ -155,7 +155,8 @@ def test_exists_is_consulted_with_the_mapped_path() -> None:
 
     paths = [("a", ["/here/a", "/ci"]), ("b", ["/here/b", "/ci"])]
     PathAliases(paths, cwd="/", exists=exists).map("/ci/x/y.py")
-    assert asked == ["/here/a/x/y.py", "/here/b/x/y.py"]
+    # The candidates in rule order, then the measured path itself.
+    assert asked == ["/here/a/x/y.py", "/here/b/x/y.py", "/ci/x/y.py"]
 
 
 @pytest.mark.parametrize(
@@ -188,3 +189,14 @@ def test_aliases_are_false_without_rules(
 def test_relative_name(path: str, expected: str) -> None:
     """Reports name files under the cwd relatively and everything else absolutely."""
     assert relative_name(path, "/home/me/proj") == expected
+
+
+def test_a_local_path_is_not_remapped_to_a_path_that_does_not_exist() -> None:
+    """A project directory named like its package (``[paths] pkg = ["pkg"]`` in
+    ``/x/pkg``): the relative pattern matches the project directory itself, and the
+    rewritten path does not exist, so the measured path, which does, is kept."""
+    measured = "/x/pkg/pkg/__init__.py"
+    aliases = _aliases("pkg", cwd="/x/pkg", exists=_exists_only(measured))
+    assert aliases.map(measured) == measured
+    # Measured elsewhere, with the sources here: remapped as before.
+    assert aliases.map("/ci/build/pkg/__init__.py") == "/x/pkg/pkg/__init__.py"
