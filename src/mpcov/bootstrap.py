@@ -63,7 +63,10 @@ def activate(via: str = "pth") -> Recorder | None:
         )
         file_filter = FileFilter(manifest.get("rules") or {})
         probes = None
-        if branch and core_name == "monitoring":
+        # Branch probes from 3.12: 3.11's compiler gives the instructions it
+        # makes up (a finally's re-raise, an implicit return) the line of the
+        # code before them, which a probe would change (docs/branches.md).
+        if branch and sys.version_info >= (3, 12):
             from mpcov.rewrite import ProbeLoader, default_cache_dir
 
             probes = ProbeLoader(

@@ -1,9 +1,8 @@
 """Run a script as ``python SCRIPT ARGS`` does, compiled with branch probes.
 
 The interpreter compiles the script it is given itself, without the import
-system, so in branch mode on the ``sys.monitoring`` core (Python 3.12+) a
-script run that way would be measured the slow way (see
-``mpcov.cores.monitoring``). ``mpcov run --branch script.py`` therefore
+system, so in branch mode a script run that way would be measured the slow
+way at first (see ``docs/branches.md``). ``mpcov run --branch script.py`` therefore
 starts ``python -c <RUNNER> script.py ARGS``: the runner sets up
 ``sys.argv``, ``sys.path[0]`` and the ``__main__`` module as the interpreter
 would, compiles the script with its probes, and runs it.
@@ -31,8 +30,8 @@ RUNNER = "__import__('mpcov.runscript').runscript.main()"
 def launch_command(argv: Sequence[str], *, module: bool, env: Mapping[str, str]) -> list[str]:
     """The command that runs `argv` (``[-m] target args...``) under measurement.
 
-    Scripts go through the runner when the run measures branches on the
-    monitoring core; everything else runs as ``python [-m] ...``.
+    Scripts go through the runner when the run measures branches; everything
+    else runs as ``python [-m] ...``.
     """
     plain = [sys.executable, *(["-m"] if module else []), *argv]
     if module or not _probes_needed(env):
@@ -41,7 +40,6 @@ def launch_command(argv: Sequence[str], *, module: bool, env: Mapping[str, str])
 
 
 def _probes_needed(env: Mapping[str, str]) -> bool:
-    from mpcov.cores import choose_core
     from mpcov.manifest import ENV_VAR, ManifestError, read_manifest
 
     path = env.get(ENV_VAR)
@@ -51,10 +49,7 @@ def _probes_needed(env: Mapping[str, str]) -> bool:
         manifest = read_manifest(path)
     except ManifestError:
         return False
-    if not manifest.get("branch"):
-        return False
-    core, _why = choose_core(env.get("MPCOV_CORE") or manifest.get("core"), True)
-    return core == "monitoring"
+    return bool(manifest.get("branch")) and sys.version_info >= (3, 12)
 
 
 def main() -> None:
@@ -92,7 +87,7 @@ def _probed(path: str) -> CodeType | None:
     from mpcov import bootstrap
 
     recorder = bootstrap.recorder
-    probes = getattr(getattr(recorder, "core", None), "probes", None)  # monitoring core only
+    probes = getattr(getattr(recorder, "core", None), "probes", None)
     if probes is None:
         return None
     code: CodeType | None = probes.probed_code(path)

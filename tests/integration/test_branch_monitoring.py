@@ -1,4 +1,4 @@
-"""Branch coverage on the sys.monitoring core, through real processes (Python 3.12+).
+"""Branch coverage with probes, through real processes.
 
 `mpcov run --branch script.py` starts the script through mpcov's runner so
 that it is compiled with branch probes: the program must not notice (output,
@@ -19,7 +19,7 @@ import pytest
 from .helpers import Result, run, write
 
 pytestmark = pytest.mark.skipif(
-    sys.version_info < (3, 12), reason="the monitoring core needs Python 3.12+"
+    sys.version_info < (3, 12), reason="branch probes are used from Python 3.12"
 )
 
 PROBE_BASE = 1 << 29

@@ -1,4 +1,4 @@
-"""Branch coverage on the sys.monitoring core: probes, witnesses, the probe loader.
+"""Branch coverage with probes: the rewrite, witnesses, the probe loader, both cores.
 
 The yardstick is coverage.py: for each program, the branches mpcov reports
 taken and missing (after `normalize_executed`) must be coverage.py's, the
@@ -21,8 +21,14 @@ from typing import Any
 import pytest
 
 pytestmark = pytest.mark.skipif(
-    sys.version_info < (3, 12), reason="the monitoring core needs Python 3.12+"
+    sys.version_info < (3, 12),
+    reason="branch probes are used from Python 3.12 (3.11's compiler gives the instructions "
+    "it makes up the line of the code before them, which probes change)",
 )
+
+# Both cores measure branches with probes from 3.12; monitoring is the default.
+CORES = ["settrace", "monitoring"]
+DEFAULT_CORE = "monitoring"
 
 coverage = pytest.importorskip("coverage", minversion="7.17")
 
@@ -64,14 +70,15 @@ def coverage_report(path: Path, tmp_path: Path) -> dict[str, Any]:
 class Measured:
     """A monitoring core in branch mode measuring one file, with its probe loader."""
 
-    def __init__(self, path: Path, cache_dir: Path | None = None) -> None:
+    def __init__(self, path: Path, cache_dir: Path | None = None,
+                 core: str = DEFAULT_CORE) -> None:
         self.target = str(path)
         self.warnings: list[str] = []
         wanted: Callable[[str], bool] = lambda f: f == self.target  # noqa: E731
         self.probes = ProbeLoader(wanted, str(cache_dir) if cache_dir else None,
                                   self.warnings.append)
         self.notified: list[int] = []
-        self.core: Any = make_core("monitoring", wanted, lambda: self.notified.append(1),
+        self.core: Any = make_core(core, wanted, lambda: self.notified.append(1),
                                    branch=True, probes=self.probes)
 
     def run(self, probed: bool = True) -> tuple[set[int], set[Arc]]:
@@ -118,19 +125,23 @@ def program(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
 SEEDS = list(range(0, 400, 10))
 
 
+@pytest.mark.parametrize("core", CORES)
 @pytest.mark.parametrize("program", [*sorted(PROGRAMS), *SEEDS], indirect=True)
-def test_probed_code_gives_coveragepys_branches(program: Path, tmp_path: Path) -> None:
+def test_probed_code_gives_coveragepys_branches(program: Path, tmp_path: Path, core: str
+                                                ) -> None:
     report = coverage_report(program, tmp_path)
-    lines, arcs = Measured(program).run()
+    lines, arcs = Measured(program, core=core).run()
     assert all(line < PROBE_BASE for line in lines)
     check_same_as_coverage(program, lines, arcs, report)
 
 
+@pytest.mark.parametrize("core", CORES)
 @pytest.mark.parametrize("program", [*sorted(PROGRAMS), *SEEDS[:10]], indirect=True)
-def test_unprobed_code_gives_coveragepys_branches(program: Path, tmp_path: Path) -> None:
+def test_unprobed_code_gives_coveragepys_branches(program: Path, tmp_path: Path, core: str
+                                                  ) -> None:
     """Code the loader did not compile is recorded completely, with the same result."""
     report = coverage_report(program, tmp_path)
-    lines, arcs = Measured(program).run(probed=False)
+    lines, arcs = Measured(program, core=core).run(probed=False)
     check_same_as_coverage(program, lines, arcs, report)
 
 
@@ -200,6 +211,7 @@ def test_a_statement_over_several_lines_witnesses_from_any_of_them() -> None:
     assert by_line[2] == by_line[3] == ((1, 2),)
 
 
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring needs Python 3.12+")
 def test_lines_mode_core_is_unchanged_by_branch_support(tmp_path: Path) -> None:
     path = tmp_path / "p.py"
     path.write_text("def f(x):\n    if x:\n        return 1\n    return 2\nf(1)\n")
@@ -213,7 +225,9 @@ def test_lines_mode_core_is_unchanged_by_branch_support(tmp_path: Path) -> None:
     assert core.drain() == ({target: {1, 2, 3, 5}}, {})
 
 
-def test_drain_reports_only_new_arcs_and_threads_are_measured(tmp_path: Path) -> None:
+@pytest.mark.parametrize("core", CORES)
+def test_drain_reports_only_new_arcs_and_threads_are_measured(tmp_path: Path, core: str
+                                                              ) -> None:
     path = tmp_path / "threads.py"
     path.write_text(textwrap.dedent(
         """\
@@ -230,7 +244,7 @@ def test_drain_reports_only_new_arcs_and_threads_are_measured(tmp_path: Path) ->
             t.join()
         """
     ))
-    measured = Measured(path)
+    measured = Measured(path, core=core)
     measured.core.start()
     try:
         namespace: dict[str, Any] = {"__name__": "threads"}
@@ -253,10 +267,11 @@ def test_drain_reports_only_new_arcs_and_threads_are_measured(tmp_path: Path) ->
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_forked_child_records_its_own_arcs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("core", CORES)
+def test_forked_child_records_its_own_arcs(tmp_path: Path, core: str) -> None:
     path = tmp_path / "forky.py"
     path.write_text("def f(n):\n    if n:\n        return 1\n    return 0\n")
-    measured = Measured(path)
+    measured = Measured(path, core=core)
     read_fd, write_fd = os.pipe()
     measured.core.start()
     try:
@@ -377,7 +392,8 @@ def _judged(path: Path, lines: set[int], raw: set[Arc]) -> tuple[list[Arc], list
 
 @pytest.mark.parametrize("program", [*sorted(PROGRAMS), *SEEDS[::4]], indirect=True)
 def test_both_cores_report_the_same_branches(program: Path) -> None:
-    """The settrace core (3.11's) and the monitoring core agree on every program."""
+    """The settrace core recording arcs itself and the default core with probes
+    agree on every program."""
     target = str(program)
     settrace: Any = make_core("settrace", lambda f: f == target, lambda: None, branch=True)
     settrace.start()

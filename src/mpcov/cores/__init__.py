@@ -24,6 +24,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
 CORES = ("monitoring", "settrace")
 
@@ -86,6 +87,52 @@ def drain_arcs(
     return lines, arcs
 
 
+#: Probe line numbers start here (mpcov.probes.PROBE_BASE, not imported:
+#: that module needs ast).
+PROBE_BASE = 1 << 29
+
+
+def apply_witnesses(
+    lines: dict[str, set[int]],
+    arcs: dict[str, set[tuple[int, int]]],
+    hits: list[tuple[str, int, int]],
+    tables: dict[str, tuple[dict[Any, Any], dict[Any, Any]]],
+) -> tuple[dict[str, set[int]], dict[str, set[tuple[int, int]]]]:
+    """Branch mode with probes: add to `arcs` what the new `lines` and probe
+    `hits` ``(file, probe line, offset)`` imply, by each file's witness tables
+    (``mpcov.rewrite.ProbeLoader.tables``). Probe lines (and the marker line
+    :data:`PROBE_BASE`) are taken out of `lines`. Returns (lines, arcs)
+    without empty entries; `hits` is emptied of what it read."""
+    count = len(hits)
+    for filename, probe, offset in hits[:count]:
+        table = tables.get(filename)
+        if table is not None:
+            by_probe = table[1]
+            implied = by_probe.get((probe, offset))
+            if implied is None:
+                implied = by_probe.get(probe, ())
+            arcs.setdefault(filename, set()).update(implied)
+    del hits[:count]
+    for filename, found in lines.items():
+        probes = [line for line in found if line >= PROBE_BASE]
+        found.difference_update(probes)
+        table = tables.get(filename)
+        if table is None:
+            continue
+        by_line = table[0]
+        implied_by_lines: set[tuple[int, int]] = set()
+        for line in found:
+            witnessed = by_line.get(line)
+            if witnessed:
+                implied_by_lines.update(witnessed)
+        if implied_by_lines:
+            arcs.setdefault(filename, set()).update(implied_by_lines)
+    return (
+        {name: found for name, found in lines.items() if found},
+        {name: found for name, found in arcs.items() if found},
+    )
+
+
 def make_core(
     name: str,
     wanted: Callable[[str], bool],
@@ -94,7 +141,8 @@ def make_core(
     probes: object = None,
 ) -> object:
     """Create the named core; `branch` records arcs. The monitoring core
-    measures branches through `probes` (an ``mpcov.rewrite.ProbeLoader``)."""
+    measures branches through `probes` (an ``mpcov.rewrite.ProbeLoader``);
+    the settrace core uses them when given, and records arcs itself otherwise."""
     if name == "monitoring":
         from mpcov.cores.monitoring import MonitoringCore
 
@@ -103,4 +151,4 @@ def make_core(
         return MonitoringCore(wanted, notify, probes if branch else None)
     from mpcov.cores.settrace import SettraceCore
 
-    return SettraceCore(wanted, notify, branch)
+    return SettraceCore(wanted, notify, branch, probes if branch else None)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import _thread
 import sys
 
-from mpcov.cores import drain_arcs, drain_lines
+from mpcov.cores import PROBE_BASE, apply_witnesses, drain_arcs, drain_lines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,9 +38,6 @@ _DISABLE = _mon.DISABLE
 # 3 and 4 have no owner; fall back to the others only if both are taken.
 TOOL_IDS = (4, 3, 2, 0, 5)
 TOOL_NAME = "mpcov"
-#: Probe line numbers start here (mpcov.probes.PROBE_BASE, not imported:
-#: that module needs ast).
-PROBE_BASE = 1 << 29
 # Local events of a code object recorded the complete way.
 _FULL_EVENTS = _E.LINE | _E.PY_RETURN | _E.PY_YIELD | _E.PY_RESUME
 _get_ident = _thread.get_ident
@@ -261,33 +258,7 @@ class MonitoringCore:
         full_lines, arcs = drain_arcs(self._pending_arcs)
         for filename, found in full_lines.items():
             lines.setdefault(filename, set()).update(found)
-        tables = self._probes.tables
-        hits = self._probe_hits
-        count = len(hits)
-        for filename, probe, offset in hits[:count]:
-            table = tables.get(filename)
-            if table is not None:
-                by_probe = table[1]
-                implied = by_probe.get((probe, offset))
-                if implied is None:
-                    implied = by_probe.get(probe, ())
-                arcs.setdefault(filename, set()).update(implied)
-        del hits[:count]
-        for filename, found in lines.items():
-            found.discard(PROBE_BASE)
-            table = tables.get(filename)
-            if table is None:
-                continue
-            by_line = table[0]
-            implied_by_lines: set[tuple[int, int]] = set()
-            for line in found:
-                witnessed = by_line.get(line)
-                if witnessed:
-                    implied_by_lines.update(witnessed)
-            if implied_by_lines:
-                arcs.setdefault(filename, set()).update(implied_by_lines)
-        lines = {name: found for name, found in lines.items() if found}
-        return lines, {name: found for name, found in arcs.items() if found}
+        return apply_witnesses(lines, arcs, self._probe_hits, self._probes.tables)
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's pending data and re-arm every disabled event, so

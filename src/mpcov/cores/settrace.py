@@ -7,10 +7,15 @@ longer traced at all (new frames get no local tracer, and frames still holding
 the tracer drop it at their next event), so hot, fully covered code runs at
 the speed of untraced code under ``sys.settrace``.
 
-With ``branch=True`` it records arcs instead, as ``docs/branches.md`` ("How
-the tracers record arcs") specifies: every measured frame gets its own local
-tracer holding the frame's last line, and stays traced, since every
-transition counts. Each arc is reported once per process.
+With ``branch=True`` it records arcs too. Code compiled with branch probes
+(``mpcov.probes``; `probes` is the ``mpcov.rewrite.ProbeLoader`` that loads
+it) is traced as in line mode, probe lines included (with their instruction
+offsets), and the lines become arcs at drain time through the file's witness
+tables, so it too stops being traced once every line ran. Any other measured
+code records arcs itself, as ``docs/branches.md`` ("How the tracers record
+arcs") specifies: every frame gets its own local tracer holding the frame's
+last line, and stays traced, since every transition counts. Each arc is
+reported once per process.
 
 Speed: the global trace function runs for every Python call in the process
 (measured or not), the local one for every line of a traced frame, so both
@@ -24,7 +29,7 @@ from __future__ import annotations
 import _thread
 import sys
 
-from mpcov.cores import drain_arcs, drain_lines
+from mpcov.cores import PROBE_BASE, apply_witnesses, drain_arcs, drain_lines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,17 +95,39 @@ def _traced_lines(code: CodeType) -> set[int]:
     return {line for _, end, line in code.co_lines() if line is not None and end > resume + 2}
 
 
+def _probe_copies(code: CodeType) -> dict[int, set[int]]:
+    """Probe line -> the offsets where it starts, for probe lines that start in
+    more than one place (the copies the compiler makes of a ``finally`` body)."""
+    starts: dict[int, set[int]] = {}
+    previous = None
+    for start, _end, line in code.co_lines():
+        if line is not None and line >= PROBE_BASE and line != previous:
+            starts.setdefault(line, set()).add(start)
+        previous = line
+    return {line: offsets for line, offsets in starts.items() if len(offsets) > 1}
+
+
 class SettraceCore:
     """Records executed lines with sys.settrace (all threads)."""
 
     name = "settrace"
 
     def __init__(
-        self, wanted: Callable[[str], bool], notify: Callable[[], None], branch: bool = False
+        self,
+        wanted: Callable[[str], bool],
+        notify: Callable[[], None],
+        branch: bool = False,
+        probes: Any = None,
     ) -> None:
         self._wanted = wanted
         self._notify = notify
         self._branch = branch
+        #: the probe loader (branch mode), for mpcov.runscript
+        self.probes = probes
+        # Branch mode with probes: (file, probe line, offset) of probes run;
+        # code objects recorded the arc way, by id (the line way is _by_id).
+        self._probe_hits: list[tuple[str, int, int]] = []
+        self._arc_by_id: ById = {}
         self._pending: list[tuple[str, int]] = []
         # Line mode: every line reported so far, per file (emptied in place
         # after a fork: tracers hold these sets).
@@ -115,11 +142,18 @@ class SettraceCore:
         self._by_id: ById = {}
         self._sweep_at = _SWEEP_MIN
         self._active = False
-        self._global: TraceFn = self._global_arcs() if branch else self._global_lines()
+        if not branch:
+            self._global: TraceFn = self._global_lines()
+        elif probes is None:
+            self._global = self._global_arcs()
+        else:
+            self._global = self._global_probed()
 
     def start(self) -> None:
         """Trace the current thread and every thread started from now on."""
         self._active = True
+        if self.probes is not None:
+            self.probes.install()
         if "threading" in sys.modules or sys.version_info >= (3, 13):
             # threading has already captured _thread's functions (or, on 3.13+,
             # starts threads another way): use its own hook.
@@ -145,6 +179,8 @@ class SettraceCore:
         self._active = False
         if _thread.start_new_thread == self._traced_start:
             _thread.start_new_thread = _real_start_new_thread
+        if self.probes is not None:
+            self.probes.uninstall()
         if "threading" in sys.modules:
             import threading
 
@@ -206,6 +242,10 @@ class SettraceCore:
         notify = self._notify
         by_id = self._by_id
         key = id(code)
+        hits = self._probe_hits
+        # Probe lines the compiler copied (finally bodies): the offsets of the
+        # copies not run yet; such a line stays traced until all have run.
+        copies = _probe_copies(code) if self.probes is not None else {}
 
         def local(frame: FrameType, event: str, arg: object) -> TraceFn | None:
             nonlocal remaining
@@ -213,6 +253,20 @@ class SettraceCore:
             if frame.f_lineno in remaining and event == "line":
                 if remaining:
                     line = frame.f_lineno
+                    if line >= PROBE_BASE:
+                        offset = frame.f_lasti
+                        left = copies.get(line)
+                        if left is not None:
+                            if offset not in left:
+                                return local
+                            left.discard(offset)
+                            hits.append((filename, line, offset))
+                            if len(hits) == 1:
+                                notify()
+                            if left:
+                                return local
+                        else:
+                            hits.append((filename, line, offset))
                     remaining.discard(line)
                     if line not in reported:  # another code object may have had it
                         reported.add(line)
@@ -254,6 +308,52 @@ class SettraceCore:
             return factory(frame) if factory is not None else None
 
         return global_trace
+
+    def _global_probed(self) -> TraceFn:
+        """The global trace function of branch mode with probes: probed code is
+        traced the line way (its cache is `_by_id`), other measured code the
+        arc way (`_arc_by_id`)."""
+        decide = self._decide_probed
+
+        def global_trace(
+            frame: FrameType,
+            event: str,
+            arg: object,
+            by_id: ById = self._by_id,
+            arc_by_id: ById = self._arc_by_id,
+            _id: Any = id,
+        ) -> Any:
+            if event != "call":
+                return None
+            key = _id(frame.f_code)
+            try:
+                return by_id[key][1]
+            except KeyError:
+                pass
+            try:
+                factory = arc_by_id[key][1]
+            except KeyError:
+                return decide(frame)
+            return factory(frame)
+
+        return global_trace
+
+    def _decide_probed(self, frame: FrameType) -> TraceFn | None:
+        code = frame.f_code
+        if not self._wanted(code.co_filename):
+            self._cache(code, None)
+            return None
+        if id(code) in self.probes.code_ids:
+            tracer = self._make_tracer(code)
+            self._cache(code, tracer)
+            return tracer
+        try:
+            self.probes.adopt(code)
+        except Exception:
+            pass  # never the program's problem: this code is recorded anyway
+        factory = self._make_arc_factory(code)
+        self._arc_by_id[id(code)] = (code, factory)
+        return factory(frame)
 
     def _decide_arcs(self, code: CodeType) -> FrameTracerFactory | None:
         filename = code.co_filename
@@ -331,22 +431,30 @@ class SettraceCore:
 
     def pending(self) -> bool:
         """Is there data a drain would return?"""
-        return bool(self._pending) or bool(self._pending_arcs)
+        return bool(self._pending) or bool(self._pending_arcs) or bool(self._probe_hits)
 
     def drain(self) -> tuple[Lines, Arcs]:
-        """New lines since the last drain; in branch mode, new arcs too (the
-        lines are then the positive ends of the new arcs)."""
-        if self._branch:
+        """New lines since the last drain; in branch mode, new arcs too (without
+        probes, the lines are the positive ends of the new arcs)."""
+        if not self._branch:
+            return drain_lines(self._pending), {}
+        if self.probes is None:
             return drain_arcs(self._pending_arcs)
-        return drain_lines(self._pending), {}
+        lines = drain_lines(self._pending)
+        arc_lines, arcs = drain_arcs(self._pending_arcs)
+        for filename, found in arc_lines.items():
+            lines.setdefault(filename, set()).update(found)
+        return apply_witnesses(lines, arcs, self._probe_hits, self.probes.tables)
 
     def after_fork_in_child(self) -> None:
         """Forget what the parent saw: the child records every line it runs
         from here on in frames that start after the fork."""
         del self._pending[:]
         del self._pending_arcs[:]
+        del self._probe_hits[:]
         for lines in self._reported.values():
             lines.clear()  # in place: tracers hold these sets
         for seen in self._seen_arcs.values():
             seen.clear()  # in place: running frames' tracers hold these sets
         self._by_id.clear()
+        self._arc_by_id.clear()
