@@ -415,3 +415,43 @@ def test_settrace_counts_the_lines_that_can_be_traced() -> None:
     without = code.replace(co_code=code.co_code.replace(resume, bytes([9, 0]), 1))  # NOP
     assert _traced_lines(code) == {1, 2}
     assert _traced_lines(without) >= {1, 2}
+
+
+RECURSES = """\
+import sys
+
+
+def recurse(n):
+    return recurse(n + 1)
+
+
+def after():
+    return "traced?"
+
+
+limit = sys.getrecursionlimit()
+sys.setrecursionlimit(100)
+try:
+    recurse(0)
+except RecursionError:
+    pass
+sys.setrecursionlimit(limit)
+after()
+"""
+
+
+@pytest.mark.parametrize("branch", [False, True], ids=["lines", "arcs"])
+def test_settrace_traces_again_after_a_recursion_error(tmp_path: Path, branch: bool) -> None:
+    """A RecursionError raised in calling the trace function drops it for the
+    thread; putting the recursion limit back re-arms it."""
+    path = tmp_path / "deep.py"
+    target = str(path)
+    core: Any = make_core("settrace", lambda f: f == target, lambda: None, branch=branch)
+    core.start()
+    try:
+        exec(compile(RECURSES, target, "exec"), {"__name__": "deep"})
+    finally:
+        core.stop()
+    assert sys.setrecursionlimit.__module__ == "sys" or sys.setrecursionlimit.__self__ is sys
+    lines = core.drain()[0][target]
+    assert {9, 19} <= lines  # after()'s body, and the line calling it

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 
 _real_start_new_thread = _thread.start_new_thread
+_real_setrecursionlimit = sys.setrecursionlimit
 
 # Code flags of functions whose frames can be suspended and resumed.
 _RESUMABLE = 0x20 | 0x80 | 0x200  # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
@@ -164,7 +165,18 @@ class SettraceCore:
             # Importing threading costs ~2.5 ms per process: instead, wrap the
             # primitive that threading (imported later) and _thread users call.
             _thread.start_new_thread = self._traced_start
+        sys.setrecursionlimit = self._setrecursionlimit
         sys.settrace(self._global)  # type: ignore[arg-type]
+
+    def _setrecursionlimit(self, limit: int, /) -> None:
+        """``sys.setrecursionlimit``, which also traces this thread again if it
+        lost its tracer: a RecursionError raised in calling the trace function
+        (a program recursing to the limit on purpose) makes the interpreter
+        drop it for the thread, and a program that does that on purpose
+        usually puts the limit back afterwards."""
+        _real_setrecursionlimit(limit)
+        if self._active and sys.gettrace() is None:
+            sys.settrace(self._global)  # type: ignore[arg-type]
 
     def _traced_start(self, function: Any, args: Any, kwargs: Any = None) -> int:
         def bootstrap() -> None:
@@ -179,6 +191,8 @@ class SettraceCore:
         self._active = False
         if _thread.start_new_thread == self._traced_start:
             _thread.start_new_thread = _real_start_new_thread
+        if sys.setrecursionlimit == self._setrecursionlimit:
+            sys.setrecursionlimit = _real_setrecursionlimit
         if self.probes is not None:
             self.probes.uninstall()
         if "threading" in sys.modules:
