@@ -8,6 +8,7 @@ import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import pytest
@@ -88,20 +89,24 @@ def _record(core_name: str, path: Path, source: str) -> dict[str, set[int]]:
 
 
 def _drained_in_forked_child(
-    core: Any, src: str, target: str, namespace: dict[str, Any], part: int
+    core: Any, src: str | CodeType, target: str, namespace: dict[str, Any], part: int,
+    child_arg: int = 2,
 ) -> str:
-    """Run `src` (defining f) under `core`, call f(1), fork; the child calls
-    after_fork_in_child() and f(2), then reports ``drain()[part]`` for `target`."""
+    """Run `src` (defining f; source, or code already compiled) under `core`, call
+    f(1), fork; the child calls after_fork_in_child() and f(`child_arg`), then
+    reports ``drain()[part]`` for `target`."""
     read_fd, write_fd = os.pipe()
     core.start()
     try:
-        exec(compile(src, target, "exec"), namespace)
+        code = src if isinstance(src, CodeType) else compile(src, target, "exec")
+        exec(code, namespace)
         namespace["f"](1)
+        core.drain()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             try:
                 core.after_fork_in_child()
-                namespace["f"](2)
+                namespace["f"](child_arg)
                 found = core.drain()[part].get(target, set())
                 os.write(write_fd, repr(sorted(found)).encode())
             finally:

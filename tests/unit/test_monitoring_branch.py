@@ -34,6 +34,7 @@ coverage = pytest.importorskip("coverage", minversion="7.17")
 
 from progen import make_program  # noqa: E402
 from test_arcs_vs_coveragepy import PARTIAL, PROGRAMS, _tracing_is_free  # noqa: E402
+from test_cores import _drained_in_forked_child  # noqa: E402
 
 from mpcov.analysis import DEFAULT_EXCLUDE, analyze_source, read_source  # noqa: E402
 from mpcov.arcs import analyze_arcs, normalize_executed  # noqa: E402
@@ -272,28 +273,10 @@ def test_forked_child_records_its_own_arcs(tmp_path: Path, core: str) -> None:
     path = tmp_path / "forky.py"
     path.write_text("def f(n):\n    if n:\n        return 1\n    return 0\n")
     measured = Measured(path, core=core)
-    read_fd, write_fd = os.pipe()
-    measured.core.start()
-    try:
-        namespace: dict[str, Any] = {}
-        exec(measured.probes.probed_code(measured.target), namespace)  # type: ignore[arg-type]
-        namespace["f"](1)
-        measured.core.drain()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            try:
-                measured.core.after_fork_in_child()
-                namespace["f"](1)
-                found = measured.core.drain()[1].get(measured.target, set())
-                os.write(write_fd, repr(sorted(found)).encode())
-            finally:
-                os._exit(0)
-        os.close(write_fd)
-        with os.fdopen(read_fd) as pipe:
-            reported = pipe.read()
-        os.waitpid(pid, 0)
-    finally:
-        measured.core.stop()
+    code = measured.probes.probed_code(measured.target)
+    assert code is not None
+    reported = _drained_in_forked_child(measured.core, code, measured.target, {}, 1,
+                                        child_arg=1)
     assert reported == "[(2, 3)]"
 
 
