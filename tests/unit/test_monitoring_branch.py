@@ -428,3 +428,32 @@ def test_an_edited_main_script_is_left_alone(tmp_path: Path,
     path.write_text(SCRIPT.replace("return 2", "return 3"))  # newer than the process
     probes.adopt(module.f.__code__)
     assert module.f(1) == 2 and id(module.f.__code__) not in probes.code_ids
+
+
+def test_settrace_sweeps_unprobed_code_it_recorded_the_arc_way(tmp_path: Path) -> None:
+    """Code compiled without probes (exec of a string) is recorded by the
+    settrace core the arc way; its cache lets such code objects go too."""
+    import gc
+    import weakref
+
+    target = str(tmp_path / "made.py")
+    probes = ProbeLoader(lambda f: f == target, None, pytest.fail)
+    core: Any = make_core("settrace", lambda f: f == target, lambda: None,
+                          branch=True, probes=probes)
+    core.start()
+    try:
+        namespace: dict[str, Any] = {}
+        exec(compile("def f(x):\n    if x:\n        return 1\n    return 2\n", target, "exec"),
+             namespace)
+        namespace["f"](1)
+    finally:
+        core.stop()
+    code = weakref.ref(namespace.pop("f").__code__)
+    gc.collect()
+    assert code() is not None  # only the cache holds it now
+    core._sweep()
+    gc.collect()
+    assert code() is None
+    lines, arcs = core.drain()
+    assert lines[target] == {1, 2, 3}
+    assert {(2, 3), (3, -1)} <= arcs[target]

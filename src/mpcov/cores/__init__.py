@@ -133,6 +133,22 @@ def apply_witnesses(
     )
 
 
+def drain_probed(
+    pending: list[tuple[str, int]],
+    pending_arcs: list[tuple[str, int, int]],
+    hits: list[tuple[str, int, int]],
+    tables: dict[str, tuple[dict[Any, Any], dict[Any, Any]]],
+) -> tuple[dict[str, set[int]], dict[str, set[tuple[int, int]]]]:
+    """Branch mode with probes, either core: the new lines of probed code, the
+    lines and arcs of code recorded the complete way (unprobed code), and the
+    arcs the lines and probe `hits` imply, as (lines, arcs)."""
+    lines = drain_lines(pending)
+    arc_lines, arcs = drain_arcs(pending_arcs)
+    for filename, found in arc_lines.items():
+        lines.setdefault(filename, set()).update(found)
+    return apply_witnesses(lines, arcs, hits, tables)
+
+
 def make_core(
     name: str,
     wanted: Callable[[str], bool],

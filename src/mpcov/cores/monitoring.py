@@ -21,7 +21,7 @@ from __future__ import annotations
 import _thread
 import sys
 
-from mpcov.cores import PROBE_BASE, apply_witnesses, drain_arcs, drain_lines
+from mpcov.cores import PROBE_BASE, drain_lines, drain_probed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,8 +62,7 @@ class MonitoringCore:
     ) -> None:
         self._wanted = wanted
         self._notify = notify
-        self._probes = probes
-        #: the probe loader (branch mode), for mpcov.runscript
+        #: the probe loader (branch mode; mpcov.runscript reads it too)
         self.probes = probes
         self._pending: list[tuple[str, int]] = []
         self._tool: int | None = None
@@ -87,7 +86,7 @@ class MonitoringCore:
         raise NoToolIdError(f"no free sys.monitoring tool id ({owners})")
 
     def _callbacks(self) -> dict[int, Callable[..., object]]:
-        if self._probes is None:
+        if self.probes is None:
             return {_E.PY_START: self._on_start, _E.LINE: self._on_line}
         return {
             _E.PY_START: self._on_start_branch,
@@ -104,8 +103,8 @@ class MonitoringCore:
         tool = self._tool = self._claim_tool_id()
         for event, callback in self._callbacks().items():
             _mon.register_callback(tool, event, callback)
-        if self._probes is not None:
-            self._probes.install()
+        if self.probes is not None:
+            self.probes.install()
         _mon.set_events(tool, _E.PY_START)
 
     def stop(self) -> None:
@@ -118,8 +117,8 @@ class MonitoringCore:
         for event in self._callbacks():
             _mon.register_callback(tool, event, None)
         _mon.free_tool_id(tool)
-        if self._probes is not None:
-            self._probes.uninstall()
+        if self.probes is not None:
+            self.probes.uninstall()
 
     # -- line mode ---------------------------------------------------------------
 
@@ -145,14 +144,14 @@ class MonitoringCore:
         tool = self._tool
         if tool is None or not self._wanted(code.co_filename):
             return _DISABLE
-        if key in self._probes.code_ids:
+        if key in self.probes.code_ids:
             _mon.set_local_events(tool, code, _E.LINE)
             return _DISABLE
         # Not probed: record this code object completely, from this frame on,
         # and let the probe loader give the main module's functions probed
         # code for their next calls.
         try:
-            self._probes.adopt(code)
+            self.probes.adopt(code)
         except Exception:
             pass  # never the program's problem: this code is recorded anyway
         if not self._full:
@@ -252,13 +251,11 @@ class MonitoringCore:
 
     def drain(self) -> tuple[Lines, Arcs]:
         """New lines since the last drain; in branch mode, new arcs too."""
-        lines = drain_lines(self._pending)
-        if self._probes is None:
-            return lines, {}
-        full_lines, arcs = drain_arcs(self._pending_arcs)
-        for filename, found in full_lines.items():
-            lines.setdefault(filename, set()).update(found)
-        return apply_witnesses(lines, arcs, self._probe_hits, self._probes.tables)
+        if self.probes is None:
+            return drain_lines(self._pending), {}
+        return drain_probed(
+            self._pending, self._pending_arcs, self._probe_hits, self.probes.tables
+        )
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's pending data and re-arm every disabled event, so

@@ -29,7 +29,7 @@ from __future__ import annotations
 import _thread
 import sys
 
-from mpcov.cores import PROBE_BASE, apply_witnesses, drain_arcs, drain_lines
+from mpcov.cores import PROBE_BASE, drain_arcs, drain_lines, drain_probed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -201,25 +201,25 @@ class SettraceCore:
             threading.settrace(None)
         sys.settrace(None)
 
-    def _cache(self, code: CodeType, decision: object) -> None:
-        """Remember what the global trace function hands frames of `code`."""
-        by_id = self._by_id
-        if len(by_id) >= self._sweep_at:
+    def _cache(self, code: CodeType, decision: object, arc_way: bool = False) -> None:
+        """Remember what the global trace function hands frames of `code`
+        (`arc_way`: in the cache of unprobed code recorded the arc way)."""
+        if len(self._by_id) + len(self._arc_by_id) >= self._sweep_at:
             self._sweep()
-        by_id[id(code)] = (code, decision)
+        (self._arc_by_id if arc_way else self._by_id)[id(code)] = (code, decision)
 
     def _sweep(self) -> None:
-        """Forget the code objects only the cache holds (dropping a live one
+        """Forget the code objects only the caches hold (dropping a live one
         costs one more decision, never a wrong one)."""
-        by_id = self._by_id
         getrefcount = sys.getrefcount
-        # By key, holding no entry between checks: dropping a module's code
-        # object can free the code of its functions (its constants), which
-        # come later in the dict, being made later.
-        for key in list(by_id):
-            if getrefcount(by_id[key][0]) <= 2:  # the entry's and getrefcount's own
-                del by_id[key]
-        self._sweep_at = max(_SWEEP_MIN, 2 * len(by_id))
+        for by_id in (self._by_id, self._arc_by_id):
+            # By key, holding no entry between checks: dropping a module's code
+            # object can free the code of its functions (its constants), which
+            # come later in the dict, being made later.
+            for key in list(by_id):
+                if getrefcount(by_id[key][0]) <= 2:  # the entry's and getrefcount's own
+                    del by_id[key]
+        self._sweep_at = max(_SWEEP_MIN, 2 * (len(self._by_id) + len(self._arc_by_id)))
 
     # -- line mode ---------------------------------------------------------
 
@@ -366,7 +366,7 @@ class SettraceCore:
         except Exception:
             pass  # never the program's problem: this code is recorded anyway
         factory = self._make_arc_factory(code)
-        self._arc_by_id[id(code)] = (code, factory)
+        self._cache(code, factory, arc_way=True)
         return factory(frame)
 
     def _decide_arcs(self, code: CodeType) -> FrameTracerFactory | None:
@@ -454,11 +454,9 @@ class SettraceCore:
             return drain_lines(self._pending), {}
         if self.probes is None:
             return drain_arcs(self._pending_arcs)
-        lines = drain_lines(self._pending)
-        arc_lines, arcs = drain_arcs(self._pending_arcs)
-        for filename, found in arc_lines.items():
-            lines.setdefault(filename, set()).update(found)
-        return apply_witnesses(lines, arcs, self._probe_hits, self.probes.tables)
+        return drain_probed(
+            self._pending, self._pending_arcs, self._probe_hits, self.probes.tables
+        )
 
     def after_fork_in_child(self) -> None:
         """Forget what the parent saw: the child records every line it runs
