@@ -96,7 +96,9 @@ class Project:
     the reason: when they differ, they count as unstable even if two runs agreed.
     `argv` is what follows ``coverage run`` / ``mpcov run``
     (after the shared options `options`, e.g. ``--source``). `files` are
-    written into the tree first (a configuration both tools read).
+    written into the tree first (a configuration both tools read). `deps` are
+    the pinned (``name==version``) test requirements the suite needs beyond
+    pytest; every project's are installed into every venv.
     """
 
     name: str
@@ -108,6 +110,7 @@ class Project:
     env: Mapping[str, str] = field(default_factory=dict)
     default: bool = True
     flaky: Mapping[str, str] = field(default_factory=dict)
+    deps: tuple[str, ...] = ()
 
 
 PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider")
@@ -158,6 +161,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src
 MPCOV_UNIT_DESELECT = ("test_cores.py", "test_arcs_vs_coveragepy.py",
                        "test_monitoring_branch.py")
 
+#: click's tests read click's version from its installed metadata; the tree is not installed.
+CLICK_METADATA = """\
+Metadata-Version: 2.4
+Name: click
+Version: 8.5.1
+"""
+
 PROJECTS = {
     "six": Project("six", (*PYTEST, "test_six.py"), ("--source=.",), sdist=("six", "1.17.0")),
     "toolz": Project("toolz", PYTEST, ("--source=toolz,tlz",), sdist=("toolz", "1.2.0")),
@@ -168,6 +178,21 @@ PROJECTS = {
         (*PYTEST, *(f"--deselect={t}" for t in MORE_ITERTOOLS_DESELECT)),
         ("--source=more_itertools",), sdist=("more-itertools", "11.2.1"),
     ),
+    # Its own [tool.coverage] configuration (branch, source = click and tests, [paths]) and
+    # pytest configuration (testpaths, filterwarnings = error, -m 'not stress'); src layout.
+    # The tests import it from src/ (PYTHONPATH); test_deprecations.py reads its version from
+    # the installed metadata, which CLICK_METADATA stands in for.
+    "click": Project("click", PYTEST, (), sdist=("click", "8.5.1"), env={"PYTHONPATH": "src"},
+                     files={"src/click-8.5.1.dist-info/METADATA": CLICK_METADATA}),
+    # Run with unittest, as its tox.ini does: under pytest, test_legacy.py's import-time
+    # warnings.simplefilter('error') turns a later collection warning into an error.
+    # test_apis.py needs PyYAML (its "testing" extra).
+    "markdown": Project("markdown", ("-m", "unittest", "discover", "tests"),
+                        ("--source=markdown",), sdist=("markdown", "3.11.3"),
+                        deps=("PyYAML==6.0.4",)),
+    # Its tests and the doctests of its modules, as its tox.ini runs them.
+    "boltons": Project("boltons", (*PYTEST, "--doctest-modules", "boltons", "tests"),
+                       ("--source=boltons",), sdist=("boltons", "26.2.0")),
     # examples/wordfreq: spawn pool workers and a subprocess.
     "wordfreq": Project("wordfreq", ("-m", "wordfreq", "texts"),
                         local={".": "examples/wordfreq"}, files={".coveragerc": WORDFREQ_RC},
@@ -359,15 +384,21 @@ def _setup_run(cmd: Sequence[str], what: str) -> None:
         raise SetupError(f"{what} failed:\n$ {' '.join(cmd)}\n{(out.stdout + out.stderr)[-3000:]}")
 
 
+def project_deps() -> list[str]:
+    """Every project's extra test requirements, sorted (one venv serves them all)."""
+    return sorted({dep for project in PROJECTS.values() for dep in project.deps})
+
+
 def make_venv(base_python: str, version: str) -> str:
     """The venv of `version` with the pins installed and mpcov (re)installed from the checkout.
 
-    The venv is rebuilt when the pins or the interpreter change; returns its ``bin/python``.
+    The venv is rebuilt when the pins, the projects' test requirements or the
+    interpreter change; returns its ``bin/python``.
     """
     path = os.path.join(WORK, "venvs", f"py{version}")
     python = os.path.join(path, "bin", "python")
     stamp_path = os.path.join(path, "fidelity-stamp.json")
-    wanted = json.dumps({"python": base_python, **PINS}, sort_keys=True)
+    wanted = json.dumps({"python": base_python, **PINS, "deps": project_deps()}, sort_keys=True)
     try:
         with open(stamp_path) as f:
             fresh = f.read() != wanted or not os.path.exists(python)
@@ -376,7 +407,7 @@ def make_venv(base_python: str, version: str) -> str:
     if fresh:
         shutil.rmtree(path, ignore_errors=True)
         _setup_run([base_python, "-m", "venv", path], f"creating {path}")
-        pins = [f"{name}=={v}" for name, v in PINS.items()]
+        pins = [f"{name}=={v}" for name, v in PINS.items()] + project_deps()
         _setup_run([python, "-m", "pip", "install", "-q", *pins], f"installing {pins}")
         with open(stamp_path, "w") as f:
             f.write(wanted)
@@ -430,6 +461,7 @@ def project_tree(project: Project, python: str, version: str, branch: bool) -> s
         else:
             shutil.copy(source, os.path.join(tree, dest))
     for name, text in project.files.items():
+        os.makedirs(os.path.dirname(os.path.join(tree, name)), exist_ok=True)
         with open(os.path.join(tree, name), "w") as f:
             f.write(text.replace("{branch}", "true" if branch else "false"))
     if not has_pytest_config(tree):

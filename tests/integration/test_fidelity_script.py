@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -214,3 +215,7 @@ def test_every_project_is_described_completely() -> None:
         assert project.name == name
         assert bool(project.sdist) != bool(project.local), name
         assert project.argv, name
+        pinned = r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*"
+        assert all(re.fullmatch(pinned, dep) for dep in project.deps), name
+    assert fidelity.project_deps() == sorted(
+        {d for project in fidelity.PROJECTS.values() for d in project.deps})
