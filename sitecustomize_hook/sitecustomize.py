@@ -40,12 +40,19 @@ def _mpcov_start():
 
 def _chain_load(here):
     """Run the next sitecustomize on sys.path, as if this one were not there."""
-    import importlib.machinery
     import os
     import sys
 
+    # The path finder the interpreter already runs (importlib.machinery's
+    # PathFinder): importing the importlib package would cost every process
+    # about a quarter of a millisecond, for a search that usually finds nothing.
+    finder = getattr(sys.modules.get("_frozen_importlib_external"), "PathFinder", None)
+    if finder is None:
+        import importlib.machinery
+
+        finder = importlib.machinery.PathFinder
     path = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
+    spec = finder.find_spec("sitecustomize", path)
     if spec is None or spec.loader is None:
         return
     import importlib.util  # only now: it costs milliseconds on 3.11

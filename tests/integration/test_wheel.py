@@ -190,6 +190,29 @@ def test_child_of_an_interpreter_without_mpcov(venv: Venv, project: Path) -> Non
     assert files["child.py"]["executed_lines"] == [1, 3, 4]
 
 
+def test_a_sites_own_sitecustomize_still_runs(venv: Venv, project: Path) -> None:
+    """The hook ``mpcov run`` puts first on PYTHONPATH hides the program's own
+    sitecustomize module; it runs that one too, in the main process and in a
+    child, and the program sees it as ``sitecustomize``."""
+    site = project / "site"
+    write(project, {
+        "site/sitecustomize.py": "import builtins\nbuiltins.SITE_SAYS = 'customized'\n",
+        "child.py": "import sys\nprint(SITE_SAYS, sys.modules['sitecustomize'].__file__)\n",
+        "parent.py": "import subprocess, sys\nprint(SITE_SAYS)\n"
+                     "subprocess.run([sys.executable, 'child.py'], check=True)\n",
+    })
+    env = {"PYTHONPATH": str(site)}
+    plain = venv.run([str(venv.python), "parent.py"], project, env=env)
+    assert plain.returncode == 0, plain.stderr
+    res = venv.run([str(venv.mpcov), "run", "parent.py"], project, env=env)
+    assert (res.returncode, res.stdout, res.stderr) == (0, plain.stdout, "")
+    assert res.stdout == f"customized\ncustomized {site / 'sitecustomize.py'}\n"
+    res = venv.run([str(venv.mpcov), "json", "-o", "-"], project)
+    files = json.loads(res.stdout)["files"]
+    assert files["child.py"]["executed_lines"] == [1, 2]
+    assert files["parent.py"]["executed_lines"] == [1, 2, 3]
+
+
 @pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
 def test_pth_is_invisible_without_mpcov_run(
     venv: Venv, project: Path, value: str | None
