@@ -65,6 +65,11 @@ class _Rewriter:
         # Body probe -> the line its jump is seen to go to first (a `with` or
         # `finally` on the way out), when that is not the jump's target.
         self.detours: dict[int, int] = {}
+        # A `def` or `class` line holding its body -> (the probe starting the
+        # body, the scope's first line, its decorators'): that line is run by
+        # two code objects, the definition's and the body's, so its running
+        # says nothing about the body's exit.
+        self.scope_probes: dict[int, tuple[int, int]] = {}
 
     def _probe(self) -> ast.Pass:
         line = self._next
@@ -92,6 +97,7 @@ class _Rewriter:
     def _descend(self, child: ast.AST, scopes: tuple[_Scope, ...]) -> None:
         """Walk into `child`'s suites with the scopes each of them is in."""
         if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            self._scope_body(child)
             self.rewrite(child, (_Scope("function", None),))
         elif isinstance(child, (ast.For, ast.AsyncFor, ast.While)):
             for stmt in child.body:
@@ -133,6 +139,22 @@ class _Rewriter:
                 node.orelse.insert(0, self._probe())
         if not node.orelse:
             node.orelse = [self._probe()]
+
+    def _scope_body(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        """Mark a function's or class's body that is on its ``def``/``class`` line."""
+        header = self._first(node.lineno)
+        if self._first(node.body[0].lineno) != header:
+            return
+        probe = self._probe()
+        first = min([header, *(self._first(d.lineno) for d in node.decorator_list)])
+        self.scope_probes[header] = (probe.lineno, first)
+        body = node.body
+        docstring = (
+            isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        )
+        body.insert(1 if docstring else 0, probe)  # a docstring stays the docstring
 
     def _body_probe(
         self, header: int, body: list[ast.stmt], scopes: tuple[_Scope, ...], inner_loop: bool
@@ -249,6 +271,20 @@ def _witnesses(graph: set[Arc], rewriter: _Rewriter) -> tuple[Witnesses, Witness
     by_probe: dict[int, set[Arc]] = {}
     for start, ends in ways.items():
         if start >= PROBE_BASE:
+            continue
+        scope = rewriter.scope_probes.get(start)
+        if scope is not None:
+            # The body's exit is implied by its probe; the definition's way on
+            # (the next statement, or the end of the enclosing scope) by the
+            # line itself, as for any line with one way on.
+            probe, first = scope
+            for end in ends:
+                if end == -first:
+                    by_probe.setdefault(probe, set()).add((start, end))
+                elif end < PROBE_BASE:
+                    by_line.setdefault(start, set()).add((start, end))
+            if -first in onward(probe):  # a body that is only a docstring
+                by_probe.setdefault(probe, set()).add((start, -first))
             continue
         body_probe = rewriter.body_probes.get(start)
         if len(ends) < 2 and body_probe is None:

@@ -413,6 +413,66 @@ PROGRAMS = {
             matcher(v)
         asyncio.run(amain())
         """,
+    # Scopes whose body is on their own line: the line is run by two code
+    # objects (the definition's and the body's), and is no branch of either.
+    "one_line_scopes": """\
+        import asyncio, functools
+
+        def outer(flag):
+            if flag:
+                def f(x): return x + 1
+            else:
+                def f(x): return x - 1
+            return f(1) if flag else 0
+
+        def caller(flag):
+            if flag:
+                def g(x): return x * 2
+            else:
+                g = None
+            return g(3) if g else 0
+
+        def looped(n):
+            out = []
+            for i in range(n):
+                if i % 2:
+                    def h(): return i
+                    out.append(h())
+                out.append(i)
+            return out
+
+        class K:
+            def m(self): return 1
+            def unused(self): return 2
+            @functools.lru_cache
+            def cached(self): return 3
+            class Inner: x = 1
+            async def am(self): return 4
+
+        def never(): return 0
+        def raises(): raise ValueError
+        def doc_only(): "only a docstring"
+        def doc_then(): "a docstring"; return 5
+        class D: "a docstring"
+        def gen(): yield 1
+        def idle_gen(): yield 2
+        def passes(): pass
+
+        outer(True); outer(False)
+        caller(True); caller(False)
+        looped(4)
+        k = K(); k.m(); k.cached()
+        asyncio.run(k.am())
+        try:
+            raises()
+        except ValueError:
+            pass
+        pick = (lambda v: v + 1) if k else (lambda v: v - 1)
+        pick(1)
+        doc_only(); doc_then(); list(gen()); idle_gen(); passes()
+        assert doc_only.__doc__ == "only a docstring" and D.__doc__ == "a docstring"
+        assert doc_then.__doc__ == "a docstring"
+        """,
 }
 
 
