@@ -35,7 +35,30 @@ if TYPE_CHECKING:
 
 #: Version of the cache files' layout and of the probes' meaning.
 #: 1: (format, version, magic, path, mtime_ns, size, code, by_line, by_probe)
-CACHE_FORMAT = 1
+#: 2: version is (mpcov version, the rewriting modules' sizes and mtimes)
+CACHE_FORMAT = 2
+
+#: The modules whose code decides what a probed file holds.
+_REWRITERS = ("probes.py", "arcs.py", "analysis.py")
+_stamp: tuple[Any, ...] | None = None
+
+
+def _rewriter_stamp() -> tuple[Any, ...]:
+    """mpcov's version and the size and mtime of the modules that rewrite:
+    cached probes are used only by the code that made them, so a changed
+    mpcov (an upgrade, a checkout installed again) never reads stale ones."""
+    global _stamp
+    if _stamp is None:
+        here = os.path.dirname(mpcov.__file__ or "")
+        files: list[tuple[int, int]] = []
+        for name in _REWRITERS:
+            try:
+                st = os.stat(os.path.join(here, name))
+                files.append((st.st_size, st.st_mtime_ns))
+            except OSError:
+                files.append((-1, -1))
+        _stamp = (mpcov.__version__, tuple(files))
+    return _stamp
 
 _external: Any = sys.modules["_frozen_importlib_external"]
 
@@ -244,7 +267,7 @@ class ProbeLoader:
         if (
             type(data) is not tuple
             or len(data) != 9
-            or data[:2] != (CACHE_FORMAT, mpcov.__version__)
+            or data[:2] != (CACHE_FORMAT, _rewriter_stamp())
             or data[2:6] != key
         ):
             return None
@@ -256,7 +279,7 @@ class ProbeLoader:
         cache = self._cache_path(path)
         if cache is None:
             return
-        data = marshal.dumps((CACHE_FORMAT, mpcov.__version__, *key, *entry))
+        data = marshal.dumps((CACHE_FORMAT, _rewriter_stamp(), *key, *entry))
         tmp = f"{cache}.{os.getpid()}.tmp"
         try:
             os.makedirs(os.path.dirname(cache), exist_ok=True)

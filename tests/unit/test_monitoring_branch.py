@@ -342,6 +342,32 @@ def test_cache_is_used_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert 4 in {line for _, _, line in function.co_lines()}
 
 
+def test_cache_of_another_mpcov_is_not_used(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probes cached by other rewriting code (an upgraded mpcov, a checkout
+    installed again at the same version) are made again, not trusted."""
+    import mpcov.probes
+    import mpcov.rewrite
+
+    path = _module(tmp_path)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(mpcov.rewrite, "_stamp", ("0.1.0", ((1, 1), (2, 2), (3, 3))))
+    ProbeLoader(lambda f: True, str(cache), pytest.fail).probed_code(str(path))
+    monkeypatch.setattr(mpcov.rewrite, "_stamp", None)  # this mpcov's own stamp
+    calls: list[str] = []
+    real = mpcov.probes.probe_source
+
+    def counted(source: str, name: str) -> Any:
+        calls.append(name)
+        return real(source, name)
+
+    monkeypatch.setattr(mpcov.probes, "probe_source", counted)
+    assert ProbeLoader(lambda f: True, str(cache), pytest.fail).probed_code(str(path))
+    assert calls == [str(path)]
+    assert ProbeLoader(lambda f: True, str(cache), pytest.fail).probed_code(str(path))
+    assert calls == [str(path)]  # and cached again, under this stamp
+
+
 def test_damaged_or_unwritable_cache_is_no_error(tmp_path: Path) -> None:
     path = _module(tmp_path)
     cache = tmp_path / "cache"
