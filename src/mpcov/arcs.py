@@ -110,15 +110,18 @@ class ArcAnalysis:
         branch_lines = self.branch_lines()
         return sorted(arc for arc in set(executed) if arc[0] in branch_lines and arc in self.arcs)
 
-    def totals(self, executed: Iterable[Arc], executed_lines: Iterable[int]) -> BranchTotals:
-        """The file's branch counts, given its normalised executed arcs and lines.
+    def totals(self, executed: Iterable[Arc], missing_lines: Iterable[int]) -> BranchTotals:
+        """The file's branch counts, given its normalised executed arcs and its
+        missing statements.
 
-        A missing exit is *partial* when its line ran (is in `executed_lines`,
-        first lines of statements), as coverage.py counts it.
+        A missing exit is *partial* unless its line is a missing statement, as
+        coverage.py counts it. (Not "when its line ran": a line that is no
+        statement, such as ``def f(): "doc"; return 1``, which coverage.py
+        takes for a docstring, can still have exits.)
         """
         missing = self.missing_arcs(executed)
-        ran = set(executed_lines)
-        partial = sum(1 for arc in missing if arc[0] in ran)
+        not_run = set(missing_lines)
+        partial = sum(1 for arc in missing if arc[0] not in not_run)
         return BranchTotals(self.n_branches, partial, len(missing))
 
 

@@ -68,7 +68,8 @@ class _Rewriter:
         # A `def` or `class` line holding its body -> (the probe starting the
         # body, the scope's first line, its decorators'): that line is run by
         # two code objects, the definition's and the body's, so its running
-        # says nothing about the body's exit.
+        # says nothing about the body's exit. A probe after the definition
+        # tells its way on.
         self.scope_probes: dict[int, tuple[int, int]] = {}
 
     def _probe(self) -> ast.Pass:
@@ -97,7 +98,6 @@ class _Rewriter:
     def _descend(self, child: ast.AST, scopes: tuple[_Scope, ...]) -> None:
         """Walk into `child`'s suites with the scopes each of them is in."""
         if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            self._scope_body(child)
             self.rewrite(child, (_Scope("function", None),))
         elif isinstance(child, (ast.For, ast.AsyncFor, ast.While)):
             for stmt in child.body:
@@ -140,21 +140,40 @@ class _Rewriter:
         if not node.orelse:
             node.orelse = [self._probe()]
 
-    def _scope_body(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
-        """Mark a function's or class's body that is on its ``def``/``class`` line."""
+    def mark_scopes(self, tree: ast.AST) -> None:
+        """Probe every function and class whose body is on its ``def``/``class``
+        line: one probe where the body starts, one after the definition. Run
+        before :meth:`rewrite`."""
+        scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        for node in ast.walk(tree):  # a node's children are queued before it is seen
+            for field in ("body", "orelse", "finalbody"):
+                suite = getattr(node, field, None)
+                if not isinstance(suite, list):
+                    continue
+                at = 0
+                while at < len(suite):
+                    stmt = suite[at]
+                    if isinstance(stmt, scopes) and self._scope_body(stmt):
+                        at += 1
+                        suite.insert(at, self._probe())
+                    at += 1
+
+    def _scope_body(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
+        """Probe the start of a body on its ``def``/``class`` line; False if it has none."""
         header = self._first(node.lineno)
-        if self._first(node.body[0].lineno) != header:
-            return
+        body = node.body
+        if self._first(body[0].lineno) != header:
+            return False
         probe = self._probe()
         first = min([header, *(self._first(d.lineno) for d in node.decorator_list)])
         self.scope_probes[header] = (probe.lineno, first)
-        body = node.body
         docstring = (
             isinstance(body[0], ast.Expr)
             and isinstance(body[0].value, ast.Constant)
             and isinstance(body[0].value.value, str)
         )
         body.insert(1 if docstring else 0, probe)  # a docstring stays the docstring
+        return True
 
     def _body_probe(
         self, header: int, body: list[ast.stmt], scopes: tuple[_Scope, ...], inner_loop: bool
@@ -233,6 +252,7 @@ def probe_source(source: str, path: str) -> tuple[CodeType, Witnesses, Witnesses
         tree = ast.parse(text, path)  # first: a SyntaxError is the compiler's own
         multiline = dict(analyze_source(text, path, exclude=()).multiline)
         rewriter = _Rewriter(multiline)
+        rewriter.mark_scopes(tree)
         rewriter.rewrite(tree)
         code = compile(tree, path, "exec", dont_inherit=True)
     code_lines = frozenset(multiline.get(line, line) for line in _code_lines(code))
@@ -274,20 +294,14 @@ def _witnesses(graph: set[Arc], rewriter: _Rewriter) -> tuple[Witnesses, Witness
             continue
         scope = rewriter.scope_probes.get(start)
         if scope is not None:
-            # The body's exit is implied by its probe; the definition's way on
-            # (the next statement, or the end of the enclosing scope) by the
-            # line itself, as for any line with one way on.
+            # The body's exit is implied by the probe starting the body; the
+            # definition's way on goes through the probe after it (below).
             probe, first = scope
-            for end in ends:
-                if end == -first:
-                    by_probe.setdefault(probe, set()).add((start, end))
-                elif end < PROBE_BASE:
-                    by_line.setdefault(start, set()).add((start, end))
-            if -first in onward(probe):  # a body that is only a docstring
+            if -first in ends or -first in onward(probe):  # (a body of a docstring only)
                 by_probe.setdefault(probe, set()).add((start, -first))
-            continue
+            ends = {end for end in ends if end != -first}
         body_probe = rewriter.body_probes.get(start)
-        if len(ends) < 2 and body_probe is None:
+        if len(ends) < 2 and body_probe is None and scope is None:
             continue
         entries = rewriter.header_entries.get(start, set())
         for end in ends:

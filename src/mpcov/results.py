@@ -338,7 +338,7 @@ def _with_branches(
     from mpcov.arcs import normalize_executed
 
     executed = normalize_executed(raw_arcs, arc_analysis)
-    totals = arc_analysis.totals(executed, result.executed)
+    totals = arc_analysis.totals(executed, result.missing)
     numbers = replace(
         result.numbers,
         n_branches=totals.n_branches,

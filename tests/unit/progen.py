@@ -3,7 +3,8 @@
 `make_program(seed)` writes a module of a few functions built from every
 statement that can branch (``if``/``elif``/``else``, ``for`` and ``while``
 with ``break``/``continue``/``else``, ``match``, ``try``/``except``/
-``finally``, ``with``, early ``return``, one-line bodies, generators), then
+``finally``, ``with``, early ``return``, one-line bodies, functions and
+lambdas defined on one line, generators), then
 calls each function with a handful of arguments. The same seed always gives
 the same program, and every program terminates: loops are bounded.
 """
@@ -30,14 +31,32 @@ class _Gen:
 
     def simple(self, indent: int) -> None:
         choice = self.rng.random()
-        if choice < 0.5:
+        if choice < 0.45:
             self.emit(indent, f"t += {self.rng.randint(1, 3)}")
-        elif choice < 0.7:
+        elif choice < 0.62:
             self.emit(indent, "x += 1")
-        elif choice < 0.8:
+        elif choice < 0.72:
             self.emit(indent, "t = (t +\n" + "    " * (indent + 1) + "1)")
-        else:
+        elif choice < 0.86:
             self.emit(indent, "log.append(t)")
+        else:
+            self.scope(indent)
+
+    def scope(self, indent: int) -> None:
+        """A function or lambda defined on one line, called or not."""
+        name = f"h{len(self.lines)}"
+        n = self.rng.randint(1, 3)
+        kind = self.rng.random()
+        if kind < 0.45:
+            self.emit(indent, f"def {name}(v): return v + {n}")
+        elif kind < 0.6:
+            self.emit(indent, f"def {name}(v): w = v * {n}; return w")
+        elif kind < 0.75:
+            self.emit(indent, f'def {name}(v): "doc"; return v')
+        else:
+            self.emit(indent, f"{name} = lambda v: v - {n}")
+        if self.rng.random() < 0.6:
+            self.emit(indent, f"t += {name}(x)")
 
     def jump(self) -> str | None:
         options = ["return t"]
