@@ -458,5 +458,14 @@ def test_settrace_traces_again_after_a_recursion_error(tmp_path: Path, branch: b
     finally:
         core.stop()
     assert sys.setrecursionlimit.__module__ == "sys" or sys.setrecursionlimit.__self__ is sys
-    lines = core.drain()[0][target]
+    drained_lines, drained_arcs = core.drain()
+    lines = drained_lines[target]
     assert {9, 19} <= lines  # after()'s body, and the line calling it
+    # The line putting the limit back was running when the tracer came back.
+    assert 18 in lines
+    if branch:
+        arcs = drained_arcs[target]
+        # The module's frame goes on from line 18, not from the last line it
+        # saw before the loss (15): no made-up arc (15, 19).
+        assert (18, 19) in arcs and (15, 19) not in arcs
+    assert not {16, 17} & lines  # run untraced: lost (docs/fidelity.md)

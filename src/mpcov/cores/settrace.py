@@ -177,6 +177,31 @@ class SettraceCore:
         _real_setrecursionlimit(limit)
         if self._active and sys.gettrace() is None:
             sys.settrace(self._global)  # type: ignore[arg-type]
+            self._resume_stack(sys._getframe(1))
+
+    def _resume_stack(self, frame: FrameType | None) -> None:
+        """This thread is traced again after losing its tracer: the line each
+        of its measured frames is running now did run (the one calling
+        ``sys.setrecursionlimit`` among them), and an arc tracer goes on from
+        it, not from the line it last saw before the loss."""
+        while frame is not None:
+            tracer = frame.f_trace
+            line = frame.f_lineno
+            filename = frame.f_code.co_filename
+            if tracer is not None and line is not None and line < PROBE_BASE:
+                code = getattr(tracer, "__code__", None)
+                cells = getattr(tracer, "__closure__", None) or ()
+                names = code.co_freevars if code is not None else ()
+                if "last" in names:  # an arc tracer: its frame's last line
+                    cells[names.index("last")].cell_contents = line
+                elif self._wanted(filename):
+                    reported = self._reported.setdefault(filename, set())
+                    if line not in reported:
+                        reported.add(line)
+                        self._pending.append((filename, line))
+                        if len(self._pending) == 1:
+                            self._notify()
+            frame = frame.f_back
 
     def _traced_start(self, function: Any, args: Any, kwargs: Any = None) -> int:
         def bootstrap() -> None:
