@@ -12,7 +12,7 @@ machine move by +-25 % between repetitions. The same tools run the same
 ``harness/workloads.py``), but each run executes under
 ``valgrind --tool=callgrind --trace-children=yes`` and the result is the
 number of instructions executed (``Ir``), summed over every process of the
-run. Counts repeat within ~0.1 % (string hashing is still randomized, as in
+run. Counts repeat within ~0.2 % (string hashing is still randomized, as in
 ``run.py``), so one run per case is enough.
 
 The cpu workload runs ``run.py``'s ``CPU_LOOPS`` divided by ``--scale``
@@ -79,6 +79,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--mpcov-rev", metavar="REV", help="count mpcov as committed at this git "
                    "revision (e.g. HEAD) instead of the working tree")
     p.add_argument("--json-out", metavar="FILE", help="also write the results as JSON")
+    p.add_argument("--from-json", metavar="FILE", help="count nothing: print the tables of "
+                   "a --json-out file again (with this version's columns)")
     return p.parse_args(argv)
 
 
@@ -325,6 +327,12 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], left: int) -> str
     return "\n".join(out)
 
 
+def _at(r: Result, loops: int) -> float:
+    """The instructions of `r` at `loops` loops, on the line through its two sizes."""
+    (n1, n2), (c1, c2) = r.loops[:2], r.counts[:2]
+    return c1.total + (loops - n1) * (c2.total - c1.total) / (n2 - n1)
+
+
 def cpu_summary(results: Sequence[Result]) -> tuple[str, dict[str, object]]:
     """The cpu table (both sizes, marginal ratio, mpcov's split) and its numbers."""
     base = {r.item: r for r in results if r.tool == "python" and r.ok}
@@ -339,14 +347,18 @@ def cpu_summary(results: Sequence[Result]) -> tuple[str, dict[str, object]]:
         b2 = b.counts[1].total if b and len(b.counts) > 1 else nan
         ratio1, ratio2 = i1 / b1, i2 / b2
         marginal = (i2 - i1) / (b2 - b1) if b2 > b1 else nan
+        # Straight line through both sizes, at run.py's own loop count.
+        full = run.CPU_LOOPS.get(r.item, 0)
+        at_full = (_at(r, full) / _at(b, full)) if b and r.ok and len(r.loops) > 1 else nan
         split = r.tool.removesuffix(workloads.BRANCH) == "mpcov" and r.ok
         measured = r.counts[0].children if split else nan
         parent = r.counts[0].parent if split else nan
         loops = "/".join(str(n) for n in r.loops) or "-"
         rows.append((r.item, r.tool, loops, _m(i1), _x(ratio1), _m(i2), _x(ratio2),
-                     _x(marginal), _m(measured), _m(parent),
+                     _x(marginal), _x(at_full), _m(measured), _m(parent),
                      str(len(r.counts[0].per_process)) if r.ok else "FAILED"))
-        for key, val in (("1x", ratio1), ("2x", ratio2), ("marginal", marginal)):
+        for key, val in (("1x", ratio1), ("2x", ratio2), ("marginal", marginal),
+                         ("run.py loops", at_full)):
             if r.item in run.GEOMEAN_SET:
                 ratios.setdefault(r.tool, {}).setdefault(key, []).append(val)
         data.append({"item": r.item, "tool": r.tool, "loops": r.loops,
@@ -354,6 +366,7 @@ def cpu_summary(results: Sequence[Result]) -> tuple[str, dict[str, object]]:
                      "per_process": [c.per_process for c in r.counts],
                      "mpcov_run_parent": [c.parent for c in r.counts] if split else None,
                      "ratio": [ratio1, ratio2], "marginal_ratio": marginal,
+                     "ratio_at_run_py_loops": at_full,
                      "errors": [c.error for c in r.counts if c.error],
                      "seconds": [round(c.seconds, 1) for c in r.counts]})
     means = {}
@@ -362,9 +375,9 @@ def cpu_summary(results: Sequence[Result]) -> tuple[str, dict[str, object]]:
              for k, v in by.items()}
         means[tool] = g
         rows.append((f"geomean({','.join(run.GEOMEAN_SET)})", tool, "", "", _x(g["1x"]), "",
-                     _x(g["2x"]), _x(g["marginal"]), "", "", ""))
+                     _x(g["2x"]), _x(g["marginal"]), _x(g["run.py loops"]), "", "", ""))
     head = ("item", "tool", "loops", "Ir (loops)", "ratio", "Ir (2x loops)", "ratio",
-            "marginal", "measured proc", "mpcov parent", "procs")
+            "marginal", "@run.py loops", "measured proc", "mpcov parent", "procs")
     return _table(head, rows, 3), {"rows": data, "geomean": means}
 
 
@@ -392,6 +405,35 @@ def _clean(value: object) -> object:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+def reprint(path: str) -> None:
+    """The tables of a ``--json-out`` file, made again from its counts."""
+    with open(path) as f:
+        report = json.load(f)
+    say(f"{report['command']}\nmpcov: {report['mpcov']}; {report['seconds']} s")
+    for res in report["results"].values():
+        texts = []
+        if "startup" in res:
+            results = [Result("startup", "python -c pass", row["tool"], [],
+                              [Count({0: row["instructions"] or 0}, 0,
+                                     error=None if row["instructions"] else "failed")])
+                       for row in res["startup"]["rows"]]
+            texts.append(startup_summary(results)[0])
+        if "cpu" in res:
+            results = []
+            for row in res["cpu"]["rows"]:
+                counts = []
+                for n, procs in enumerate(row["per_process"]):
+                    per = {int(k): v for k, v in procs.items()}
+                    parent = (row["mpcov_run_parent"] or [None] * 2)[n]
+                    top = next((k for k, v in per.items() if v == parent), next(iter(per), 0))
+                    counts.append(Count(per, top))
+                if row["errors"] and counts:
+                    counts[-1].error = row["errors"][0]
+                results.append(Result("cpu", row["item"], row["tool"], row["loops"], counts))
+            texts.append(cpu_summary(results)[0])
+        say(f"\n=== CPython {res['python']}\n\n" + "\n\n".join(texts))
 
 
 # --- Main -------------------------------------------------------------------------------------
@@ -422,7 +464,9 @@ def count_python(version: str, base: str, wheel: str, constraints: str, names: l
                 f"loops'); ratio = Ir / plain Python's Ir at the same size, fixed costs "
                 f"(start-up, saving, the `mpcov run` parent) included, which weigh "
                 f"{args.scale}x more than in run.py; marginal = (Ir(2x) - Ir(1x)) / "
-                f"plain Python's: the steady-state cost without them; 'measured proc' and "
+                f"plain Python's: the steady-state cost without them; '@run.py loops' = the "
+                f"ratio at run.py's own loop counts, on the straight line through both "
+                f"sizes; 'measured proc' and "
                 f"'mpcov parent' split mpcov run's first size"
                 + (f"; a tool over {args.slow_limit:g}x plain Python at the first size is "
                    "counted at that size only (no marginal)" if args.slow_limit else "")
@@ -444,7 +488,7 @@ def count_python(version: str, base: str, wheel: str, constraints: str, names: l
                          "it, one run each\n\n" + text)
         out[name] = data
     say(f"\n=== CPython {full}: instructions (callgrind Ir, summed over every process of a "
-        "run; one run per case, deterministic within ~0.1 %; every case first ran once "
+        "run; one run per case, deterministic within ~0.2 %; every case first ran once "
         "natively, uncounted, so .pyc files and mpcov's branch probe cache are warm: the "
         "steady state from a user's second run on)\n")
     say("\n\n".join(texts) + "\n")
@@ -454,6 +498,9 @@ def count_python(version: str, base: str, wheel: str, constraints: str, names: l
 def main(argv: list[str]) -> int:
     """Count; 0 when every case ran."""
     args = parse_args(argv)
+    if args.from_json:
+        reprint(args.from_json)
+        return 0
     if args.scale < 1:
         say("--scale must be at least 1")
         return 2
