@@ -19,6 +19,7 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -479,6 +480,36 @@ SIGNALLER = """\
 """
 
 
+@pytest.fixture
+def default_hangup() -> Iterator[None]:
+    """SIGHUP at its default in this process, so the programs measured start
+    with it too: ``nohup`` (or a CI runner) may start the suite with SIGHUP
+    ignored, and an ignored signal is inherited."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
+def test_an_inherited_ignored_sighup_stays_ignored(tmp_path: Path) -> None:
+    """A program started with SIGHUP ignored (under ``nohup``) is not killed by
+    it under mpcov either: mpcov installs its save-and-die handler only where
+    the default disposition is."""
+    write(tmp_path, {"prog.py": """\
+        import os, signal  # hit
+        print(signal.getsignal(signal.SIGHUP) == signal.SIG_IGN)  # hit
+        os.kill(os.getpid(), signal.SIGHUP)  # hit
+        print("still here")  # hit
+    """})
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        res = measure(tmp_path, "prog.py")
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert (res.stdout, res.stderr) == ("True\nstill here\n", "")
+    assert_lines(tmp_path, "prog.py")
+
+
+@pytest.mark.usefixtures("default_hangup")
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
 def test_signal_without_handler_kills_child_after_saving_its_lines(
     tmp_path: Path, name: str
@@ -509,6 +540,7 @@ def test_signal_without_handler_kills_child_after_saving_its_lines(
     assert [(p["end_how"], p["exit_status"]) for p in child] == [("signal", -signum)]
 
 
+@pytest.mark.usefixtures("default_hangup")
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
 def test_program_signal_handler_runs_and_its_exit_code_is_kept(
     tmp_path: Path, name: str
