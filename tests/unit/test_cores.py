@@ -381,19 +381,17 @@ def test_settrace_stops_tracing_a_function_once_all_its_lines_ran(tmp_path: Path
     assert core.drain()[0] == {target: {1, 3, 4, 5, 7, 8, 9, 10}}
 
 
-def test_settrace_cache_lets_unused_code_objects_go(tmp_path: Path) -> None:
-    """The decision cache holds the code objects it has seen (so that their ids
-    stay theirs) but lets a sweep drop those nothing else holds."""
+def _swept_after_one_call(core: Any, source: str, target: str) -> None:
+    """Run `source`'s function ``f(1)`` under `core`, then check that the core's
+    cache held ``f``'s code object until a sweep, and let it go then."""
     import gc
     import weakref
 
-    target = str(tmp_path / "made.py")
-    core: Any = make_core("settrace", lambda f: f == target, lambda: None)
     core.start()
     try:
         namespace: dict[str, Any] = {}
-        exec(compile("def f():\n    return 1\n", target, "exec"), namespace)
-        namespace["f"]()
+        exec(compile(source, target, "exec"), namespace)
+        namespace["f"](1)
     finally:
         core.stop()
     code = weakref.ref(namespace.pop("f").__code__)
@@ -402,6 +400,14 @@ def test_settrace_cache_lets_unused_code_objects_go(tmp_path: Path) -> None:
     core._sweep()
     gc.collect()
     assert code() is None
+
+
+def test_settrace_cache_lets_unused_code_objects_go(tmp_path: Path) -> None:
+    """The decision cache holds the code objects it has seen (so that their ids
+    stay theirs) but lets a sweep drop those nothing else holds."""
+    target = str(tmp_path / "made.py")
+    core: Any = make_core("settrace", lambda f: f == target, lambda: None)
+    _swept_after_one_call(core, "def f(x):\n    return 1\n", target)
     assert core.drain()[0] == {target: {1, 2}}
 
 

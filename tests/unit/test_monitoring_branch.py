@@ -34,7 +34,7 @@ coverage = pytest.importorskip("coverage", minversion="7.17")
 
 from progen import make_program  # noqa: E402
 from test_arcs_vs_coveragepy import PARTIAL, PROGRAMS, _tracing_is_free  # noqa: E402
-from test_cores import _drained_in_forked_child  # noqa: E402
+from test_cores import _drained_in_forked_child, _swept_after_one_call  # noqa: E402
 
 from mpcov.analysis import DEFAULT_EXCLUDE, analyze_source, read_source  # noqa: E402
 from mpcov.arcs import analyze_arcs, normalize_executed  # noqa: E402
@@ -459,27 +459,12 @@ def test_an_edited_main_script_is_left_alone(tmp_path: Path,
 def test_settrace_sweeps_unprobed_code_it_recorded_the_arc_way(tmp_path: Path) -> None:
     """Code compiled without probes (exec of a string) is recorded by the
     settrace core the arc way; its cache lets such code objects go too."""
-    import gc
-    import weakref
-
     target = str(tmp_path / "made.py")
     probes = ProbeLoader(lambda f: f == target, None, pytest.fail)
     core: Any = make_core("settrace", lambda f: f == target, lambda: None,
                           branch=True, probes=probes)
-    core.start()
-    try:
-        namespace: dict[str, Any] = {}
-        exec(compile("def f(x):\n    if x:\n        return 1\n    return 2\n", target, "exec"),
-             namespace)
-        namespace["f"](1)
-    finally:
-        core.stop()
-    code = weakref.ref(namespace.pop("f").__code__)
-    gc.collect()
-    assert code() is not None  # only the cache holds it now
-    core._sweep()
-    gc.collect()
-    assert code() is None
+    source = "def f(x):\n    if x:\n        return 1\n    return 2\n"
+    _swept_after_one_call(core, source, target)
     lines, arcs = core.drain()
     assert lines[target] == {1, 2, 3}
     assert {(2, 3), (3, -1)} <= arcs[target]
