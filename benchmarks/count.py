@@ -84,9 +84,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def say(message: str) -> None:
-    """A progress line."""
-    print(message, flush=True)
+say = run.say
 
 
 # --- Counting ---------------------------------------------------------------------------------
@@ -513,19 +511,10 @@ def main(argv: list[str]) -> int:
     facts = run.machine()
     say(f"{command}\nmachine: {facts['nproc']} CPUs, {facts['cpu']}, {facts['system']}; "
         f"{vg.stdout.strip()}")
-    found = {}
-    for version in args.python or run.VERSIONS:
-        path = envs.find_python(version)
-        if path:
-            found[version] = path
-        else:
-            say(f"SKIPPED Python {version}: not found under $(pyenv root)/versions")
+    found = run.find_pythons(args.python or run.VERSIONS)
     if not found:
         return 1
-    os.makedirs(WORK, exist_ok=True)
-    constraints = os.path.join(WORK, "count-constraints.txt")
-    with open(constraints, "w") as f:
-        f.write("".join(f"{k}=={v}\n" for k, v in run.PACKAGES.items()))
+    constraints = run.write_constraints("count-constraints.txt")
     build = os.path.join(WORK, f"count-wheel-{os.getpid()}")
     started = time.monotonic()
     try:

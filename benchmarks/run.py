@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +134,28 @@ def machine() -> dict[str, object]:
 def say(message: str) -> None:
     """A progress line."""
     print(message, flush=True)
+
+
+def find_pythons(versions: Sequence[str]) -> dict[str, str]:
+    """Version -> interpreter, for each of `versions` found under
+    ``$(pyenv root)/versions``; a missing one is reported, not an error."""
+    found = {}
+    for version in versions:
+        path = envs.find_python(version)
+        if path:
+            found[version] = path
+        else:
+            say(f"SKIPPED Python {version}: not found under $(pyenv root)/versions")
+    return found
+
+
+def write_constraints(name: str) -> str:
+    """The pins as a pip constraints file `name` in WORK; its path."""
+    os.makedirs(WORK, exist_ok=True)
+    path = os.path.join(WORK, name)
+    with open(path, "w") as f:
+        f.write("".join(f"{k}=={v}\n" for k, v in PACKAGES.items()))
+    return path
 
 
 def run_workload(
@@ -261,19 +284,10 @@ def main(argv: list[str]) -> int:
     facts = machine()
     say(f"{command}\nmachine: {facts['nproc']} CPUs, {facts['cpu']}, {facts['system']}, "
         f"load average {facts['loadavg_at_start']}")
-    found = {}
-    for version in args.python or VERSIONS:
-        path = envs.find_python(version)
-        if path:
-            found[version] = path
-        else:
-            say(f"SKIPPED Python {version}: not found under $(pyenv root)/versions")
+    found = find_pythons(args.python or VERSIONS)
     if not found:
         return 1
-    os.makedirs(WORK, exist_ok=True)
-    constraints = os.path.join(WORK, "constraints.txt")
-    with open(constraints, "w") as f:
-        f.write("".join(f"{k}=={v}\n" for k, v in PACKAGES.items()))
+    constraints = write_constraints("constraints.txt")
     try:
         # One wheel directory per run: two runs at once must not empty each other's.
         build = os.path.join(WORK, f"wheel-{os.getpid()}")
