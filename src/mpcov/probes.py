@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import ast
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import CodeType
 from typing import Any, NamedTuple, TypeAlias
 
@@ -238,8 +238,15 @@ def _detour(jump: ast.stmt, scopes: tuple[_Scope, ...]) -> int | None:
     return None
 
 
-def probe_source(source: str, path: str) -> tuple[CodeType, Witnesses, Witnesses]:
+def probe_source(
+    source: str, path: str, then: Callable[[ast.Module], CodeType] | None = None
+) -> tuple[CodeType, Witnesses, Witnesses]:
     """Rewrite Python `source` (the text of file `path`) with branch probes.
+
+    `then`, if given, makes the code that runs from the probed syntax tree
+    (pytest rewriting the asserts of a test module): it may add statements on
+    the lines of the statements it replaces, never new lines. The witnesses
+    come from the probed tree alone (the arcs coverage.py sees in the source).
 
     Returns the compiled module code, the line witnesses (every raw line of a
     statement whose running implies arcs -> those arcs) and the probe
@@ -261,6 +268,8 @@ def probe_source(source: str, path: str) -> tuple[CodeType, Witnesses, Witnesses
     fixes = builder.with_exits.fixes(builder.arcs)
     graph = {arc for arc in _apply_fixes(builder.arcs, fixes, multiline) if arc[0] != arc[1]}
     by_line, by_probe = _witnesses(graph, rewriter)
+    if then is not None:
+        code = then(tree)
     by_probe.update(_per_copy_witnesses(code, graph, by_probe))
     return code, _expand_lines(by_line, multiline), by_probe
 

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 #: Version of the cache files' layout and of the probes' meaning.
 #: 1: (format, version, magic, path, mtime_ns, size, code, by_line, by_probe)
 #: 2: version is (mpcov version, the rewriting modules' sizes and mtimes)
-CACHE_FORMAT = 2
+#: 3: (format, version, key, code, by_line, by_probe); the key may be longer
+#:    than (magic, path, mtime_ns, size) for a flavour (pytest's rewriting)
+CACHE_FORMAT = 3
 
 #: The modules whose code decides what a probed file holds.
 _REWRITERS = ("probes.py", "arcs.py", "analysis.py")
@@ -61,6 +63,21 @@ def _rewriter_stamp() -> tuple[Any, ...]:
     return _stamp
 
 _external: Any = sys.modules["_frozen_importlib_external"]
+
+
+class Flavour:
+    """Another way to compile probed files (for :mod:`mpcov.pytest_probes`).
+
+    `compiler(raw)` returns the function that turns a file's probed syntax
+    tree into its code (`raw`: the file's bytes); `key` joins the cache key
+    (whatever else that code depends on) and `tag` the cache file's name.
+    """
+
+    tag = ""
+    key: tuple[Any, ...] = ()
+
+    def compiler(self, raw: bytes) -> Callable[[Any], CodeType]:
+        raise NotImplementedError
 
 
 def _main_module(path: str) -> Any:
@@ -129,6 +146,43 @@ def _swap_code(
             value.__code__ = new
 
 
+_PYTEST_REWRITE = "_pytest.assertion.rewrite"
+
+
+class _AfterImport:
+    """A meta path finder that calls `then(module)` once module `name` has
+    been imported (executed) from the path, and otherwise finds nothing."""
+
+    def __init__(self, name: str, then: Callable[[Any], None]) -> None:
+        self._name = name
+        self._then: Callable[[Any], None] | None = then
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self._name or self._then is None:
+            return None
+        spec = _external.PathFinder.find_spec(fullname, path, target)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return None  # the finders after this one look for it as usual
+        then, real = self._then, loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            real(module)
+            self.cancel()
+            then(module)
+
+        loader.exec_module = exec_module
+        return spec
+
+    def cancel(self) -> None:
+        """Find nothing ever again, and leave ``sys.meta_path``."""
+        self._then = None
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+
+
 def default_cache_dir() -> str:
     """``$MPCOV_CACHE_DIR``, else ``$XDG_CACHE_HOME/mpcov``, else ``~/.cache/mpcov``."""
     explicit = os.environ.get("MPCOV_CACHE_DIR")
@@ -163,6 +217,8 @@ class ProbeLoader:
         # when the file cannot be adopted.
         self._adopted: dict[str, dict[tuple[str, int], CodeType] | None] = {}
         self._started_ns = time.time_ns()
+        self._pytest_finder: _AfterImport | None = None
+        self._pytest_undo: Callable[[], None] | None = None
 
     # -- the import hook --------------------------------------------------------
 
@@ -190,6 +246,24 @@ class ProbeLoader:
 
         get_code.__doc__ = real.__doc__
         loader_class.get_code = get_code
+        # pytest compiles test modules itself: probe them as it does so.
+        rewriting = sys.modules.get(_PYTEST_REWRITE)
+        if rewriting is not None:
+            self._patch_pytest(rewriting)
+        else:
+            self._pytest_finder = _AfterImport(_PYTEST_REWRITE, self._patch_pytest)
+            sys.meta_path.insert(0, self._pytest_finder)
+
+    def _patch_pytest(self, module: Any) -> None:
+        self._pytest_finder = None
+        if self._real_get_code is None or self._pytest_undo is not None:
+            return
+        try:
+            from mpcov.pytest_probes import patch
+
+            self._pytest_undo = patch(module, self)
+        except Exception as exc:
+            self._warn(f"pytest's test modules are measured the slow way ({exc!r})")
 
     def uninstall(self) -> None:
         """Put the import system back as it was."""
@@ -200,18 +274,35 @@ class ProbeLoader:
         else:
             _external.SourceFileLoader.get_code = self._own_get_code
         self._real_get_code = None
+        finder, self._pytest_finder = self._pytest_finder, None
+        if finder is not None:
+            finder.cancel()
+        undo, self._pytest_undo = self._pytest_undo, None
+        if undo is not None:
+            undo()
 
-    def probed_code(self, path: str) -> CodeType | None:
+    def wants(self, path: str) -> bool:
+        """Is `path` a measured Python source file (one to probe)?"""
+        return path.endswith(".py") and self._wanted(path)
+
+    def probed_code(self, path: str, flavour: Flavour | None = None) -> CodeType | None:
         """The probed module code of `path`, or None to compile it as usual
-        (not measured, not Python source, or it cannot be probed)."""
-        if not path.endswith(".py") or not self._wanted(path):
+        (not measured, not Python source, or it cannot be probed).
+
+        `flavour` compiles it another way (pytest's assertion rewriting): its
+        `then` turns the probed syntax tree into code, and its `key` and `tag`
+        keep that code apart from the plain one in the cache.
+        """
+        if not self.wants(path):
             return None
         try:
             stat = os.stat(path)
-            key = (_external.MAGIC_NUMBER, path, stat.st_mtime_ns, stat.st_size)
-            entry = self._read_cache(path, key)
+            key: tuple[Any, ...] = (_external.MAGIC_NUMBER, path, stat.st_mtime_ns, stat.st_size)
+            if flavour is not None:
+                key += flavour.key
+            entry = self._read_cache(path, key, flavour)
             if entry is None:
-                entry = self._probe(path, key)
+                entry = self._probe(path, key, flavour)
         except (SyntaxError, OSError):
             return None  # the usual compile reports it, as usual
         except Exception as exc:
@@ -234,29 +325,34 @@ class ProbeLoader:
 
     # -- probing and caching ---------------------------------------------------
 
-    def _probe(self, path: str, key: tuple[Any, ...]) -> tuple[CodeType, Witnesses, Witnesses]:
+    def _probe(
+        self, path: str, key: tuple[Any, ...], flavour: Flavour | None
+    ) -> tuple[CodeType, Witnesses, Witnesses]:
         from mpcov.probes import probe_source
 
         with open(path, "rb") as f:
-            source = _external.decode_source(f.read())
-        entry = probe_source(source, path)
-        self._write_cache(path, key, entry)
+            raw = f.read()
+        then = None if flavour is None else flavour.compiler(raw)
+        entry = probe_source(_external.decode_source(raw), path, then)
+        self._write_cache(path, key, flavour, entry)
         return entry
 
-    def _cache_path(self, path: str) -> str | None:
+    def _cache_path(self, path: str, flavour: Flavour | None) -> str | None:
         if self._cache_dir is None:
             return None
         import zlib  # an extension module, but only on this (cold) path
 
         name = os.path.basename(path)[:-3]
         tag = sys.implementation.cache_tag
+        if flavour is not None:
+            tag += "." + flavour.tag
         digest = zlib.crc32(path.encode("utf-8", "surrogateescape"))
         return os.path.join(self._cache_dir, f"{name}.{digest:08x}.{tag}.probes")
 
     def _read_cache(
-        self, path: str, key: tuple[Any, ...]
+        self, path: str, key: tuple[Any, ...], flavour: Flavour | None
     ) -> tuple[CodeType, Witnesses, Witnesses] | None:
-        cache = self._cache_path(path)
+        cache = self._cache_path(path, flavour)
         if cache is None:
             return None
         try:
@@ -266,20 +362,23 @@ class ProbeLoader:
             return None
         if (
             type(data) is not tuple
-            or len(data) != 9
-            or data[:2] != (CACHE_FORMAT, _rewriter_stamp())
-            or data[2:6] != key
+            or len(data) != 6
+            or data[:3] != (CACHE_FORMAT, _rewriter_stamp(), key)
         ):
             return None
-        return data[6], data[7], data[8]
+        return data[3], data[4], data[5]
 
     def _write_cache(
-        self, path: str, key: tuple[Any, ...], entry: tuple[CodeType, Witnesses, Witnesses]
+        self,
+        path: str,
+        key: tuple[Any, ...],
+        flavour: Flavour | None,
+        entry: tuple[CodeType, Witnesses, Witnesses],
     ) -> None:
-        cache = self._cache_path(path)
+        cache = self._cache_path(path, flavour)
         if cache is None:
             return
-        data = marshal.dumps((CACHE_FORMAT, _rewriter_stamp(), *key, *entry))
+        data = marshal.dumps((CACHE_FORMAT, _rewriter_stamp(), key, *entry))
         tmp = f"{cache}.{os.getpid()}.tmp"
         try:
             os.makedirs(os.path.dirname(cache), exist_ok=True)

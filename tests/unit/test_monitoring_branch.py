@@ -318,6 +318,65 @@ def test_uninstall_puts_the_import_system_back() -> None:
     assert "get_code" not in loader.__dict__
 
 
+def test_pytests_rewriting_is_patched_while_installed_and_put_back() -> None:
+    import _pytest.assertion.rewrite as rewriting
+
+    names = ("_rewrite_test", "_read_pyc", "_write_pyc", "rewrite_asserts")
+    before = {name: getattr(rewriting, name) for name in names}
+    probes = ProbeLoader(lambda f: f.endswith("wanted.py"), None, pytest.fail)
+    probes.install()
+    try:
+        assert rewriting._rewrite_test is not before["_rewrite_test"]
+        assert rewriting._rewrite_test.__wrapped__ is before["_rewrite_test"]
+        # Files not measured go pytest's way; measured ones skip pytest's cache.
+        assert rewriting._read_pyc(Path("other.py"), Path("/nonexistent/x.pyc")) is None
+        assert rewriting._read_pyc(Path("wanted.py"), Path("/nonexistent/x.pyc")) is None
+    finally:
+        probes.uninstall()
+    assert {name: getattr(rewriting, name) for name in names} == before
+
+
+def test_a_pytest_that_differs_is_left_alone() -> None:
+    import types
+
+    from mpcov.pytest_probes import patch
+
+    module = types.ModuleType("_pytest.assertion.rewrite")
+    module._rewrite_test = module._read_pyc = module.rewrite_asserts = print  # type: ignore[attr-defined]
+    probes = ProbeLoader(lambda f: True, None, pytest.fail)
+    assert patch(module, probes) is None
+    assert module._rewrite_test is print  # type: ignore[attr-defined]
+
+
+def test_pytests_module_is_patched_once_it_is_imported(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The finder waits for the module, leaves the search to the others
+    until then, and leaves ``sys.meta_path`` once it has seen it."""
+    import mpcov.rewrite
+
+    (tmp_path / "fake_rewriting.py").write_text("value = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(mpcov.rewrite, "_PYTEST_REWRITE", "fake_rewriting")
+    seen: list[Any] = []
+    probes = ProbeLoader(lambda f: True, None, pytest.fail)
+    monkeypatch.setattr(probes, "_patch_pytest", seen.append)
+    probes.install()
+    try:
+        finder = sys.meta_path[0]
+        assert type(finder).__name__ == "_AfterImport"
+        import json.tool  # noqa: F401  (any other import is found as usual)
+
+        assert seen == [] and finder in sys.meta_path
+        import fake_rewriting  # type: ignore[import-not-found]
+
+        assert seen == [fake_rewriting] and fake_rewriting.value == 42
+        assert finder not in sys.meta_path
+    finally:
+        probes.uninstall()
+        sys.modules.pop("fake_rewriting", None)
+    assert all(type(f).__name__ != "_AfterImport" for f in sys.meta_path)
+
+
 def test_cache_is_used_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _module(tmp_path)
     cache = tmp_path / "cache"
@@ -357,9 +416,9 @@ def test_cache_of_another_mpcov_is_not_used(tmp_path: Path,
     calls: list[str] = []
     real = mpcov.probes.probe_source
 
-    def counted(source: str, name: str) -> Any:
+    def counted(source: str, name: str, then: Any = None) -> Any:
         calls.append(name)
-        return real(source, name)
+        return real(source, name, then)
 
     monkeypatch.setattr(mpcov.probes, "probe_source", counted)
     assert ProbeLoader(lambda f: True, str(cache), pytest.fail).probed_code(str(path))
