@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import mpcov
 from mpcov.config import Config
+from mpcov.cores import choose_core
 from mpcov.errors import MpcovError, NoDataError
 from mpcov.manifest import (
     ENV_VAR,
@@ -23,6 +24,7 @@ from mpcov.manifest import (
     read_manifest,
     write_manifest,
 )
+from mpcov.preload import child_code
 from mpcov.select import compile_glob, compile_rules, glob_match_any
 
 # Modules needed only after the program has run (combine, reports), or only
@@ -159,6 +161,7 @@ def prepare_run(
         "hook_dir": hooks,
         "context": context,
         "disable_warnings": list(config.disable_warnings),
+        "child_code": child_code(choose_core(config.core, config.branch)[0], config.branch),
     }
     manifest_path = os.path.join(fragment_dir, f"run-{run_id[:12]}.manifest")
     try:

@@ -17,6 +17,8 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from mpcov.lifecycle import Recorder
 
 ENV_VAR = "MPCOV_RUN"
@@ -49,13 +51,17 @@ def activate(via: str = "pth") -> Recorder | None:
     if not path:
         return None
     _attempted = True
+    finder = None
     try:
-        from mpcov.cores import choose_core, make_core
-        from mpcov.lifecycle import Recorder
         from mpcov.manifest import read_manifest
-        from mpcov.select import FileFilter
 
         manifest = read_manifest(path)
+        finder = _preloaded(manifest.get("child_code"))
+
+        from mpcov.cores import choose_core, make_core
+        from mpcov.lifecycle import Recorder
+        from mpcov.select import FileFilter
+
         _disabled_warnings = tuple(manifest.get("disable_warnings") or ())
         branch = bool(manifest.get("branch"))
         core_name, _why = choose_core(
@@ -85,4 +91,65 @@ def activate(via: str = "pth") -> Recorder | None:
     except Exception as exc:
         recorder = None
         warn(f"coverage measurement not started in this process: {exc}", "start-failed")
+    if finder is not None:
+        try:
+            sys.meta_path.remove(finder)
+        except ValueError:
+            pass
     return recorder
+
+
+_external: Any = sys.modules["_frozen_importlib_external"]
+
+
+class _PreloadedLoader(_external.SourceFileLoader):  # type: ignore[misc]
+    """A source module whose code the parent compiled (``mpcov.preload``);
+    everything but ``get_code`` is ``SourceFileLoader``'s."""
+
+    def __init__(self, fullname: str, path: str, code: Any) -> None:
+        super().__init__(fullname, path)
+        self._code = code
+
+    def get_code(self, fullname: str) -> Any:
+        code, self._code = self._code, None
+        return code if code is not None else super().get_code(fullname)
+
+
+class _PreloadFinder:
+    """Finds mpcov's child-side modules in the manifest's ``child_code``."""
+
+    def __init__(self, modules: dict[str, Any]) -> None:
+        self._modules = modules
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        entry = self._modules.pop(fullname, None)
+        if entry is None:
+            return None
+        filename, mtime_ns, size, code = entry
+        try:
+            st = os.stat(filename)
+        except OSError:
+            return None
+        if (st.st_mtime_ns, st.st_size) != (mtime_ns, size):
+            return None  # changed since the parent compiled it: import it as usual
+        loader = _PreloadedLoader(fullname, filename, code)
+        return _external.spec_from_file_location(fullname, filename, loader=loader)
+
+
+def _preloaded(bundle: Any) -> _PreloadFinder | None:
+    """Put a finder for the parent-compiled child modules first on
+    ``sys.meta_path``, if they are this mpcov's and this interpreter's."""
+    if not bundle:
+        return None
+    try:
+        if (
+            bundle["magic"] != _external.MAGIC_NUMBER
+            or bundle["optimize"] != sys.flags.optimize
+            or bundle["dir"] != os.path.dirname(os.path.abspath(__file__))
+        ):
+            return None
+        finder = _PreloadFinder(dict(bundle["modules"]))
+    except (KeyError, TypeError):
+        return None
+    sys.meta_path.insert(0, finder)
+    return finder

@@ -17,6 +17,7 @@ Keys (format history: 1 = first version):
     flush_interval  seconds between periodic flushes
     hook_dir        absolute directory holding the sitecustomize hook
     context         label recorded with the data ("" for none)
+    child_code      the child-side modules, compiled (mpcov.preload); may be empty
 """
 
 from __future__ import annotations

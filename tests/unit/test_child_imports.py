@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,105 @@ def test_child_module_imports_only_builtins(name: str) -> None:
     assert spec is not None and spec.origin
     tree = ast.parse(Path(spec.origin).read_text())
     assert _runtime_imports(tree) <= ALLOWED
+
+
+# -- the child modules' code, compiled by the parent (mpcov.preload) ---------------
+
+CHILD_PROBE = """\
+import inspect, json, sys
+import mpcov.bootstrap as b
+rec = b.activate("test")
+loaded = {name: type(m.__loader__).__name__ for name, m in sys.modules.items()
+          if name.startswith("mpcov.") and name not in ("mpcov.bootstrap", "mpcov.manifest")}
+lifecycle = sys.modules["mpcov.lifecycle"]
+print(json.dumps({
+    "measuring": rec is not None,
+    "loaded": loaded,
+    "finders": [type(f).__name__ for f in sys.meta_path],
+    "source_ok": "class Recorder" in inspect.getsource(lifecycle),
+    "file": lifecycle.__file__,
+    "cached": lifecycle.__cached__,
+    "package_path": list(sys.modules["mpcov.cores"].__path__),
+}))
+"""
+
+
+def _child_with(tmp_path: Path, edit: object = None, branch: bool = False) -> dict[str, object]:
+    """Start a child measuring under a fresh manifest (`edit` changes its
+    child_code first) and say how it loaded mpcov's modules."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from mpcov.api import prepare_run
+    from mpcov.config import Config
+    from mpcov.manifest import read_manifest, write_manifest
+
+    config = Config(data_file=str(tmp_path / ".mpcov"), branch=branch)
+    prepared = prepare_run(config, cwd=str(tmp_path), environ={}, warn=pytest.fail)
+    if callable(edit):
+        manifest = read_manifest(prepared.manifest_path)
+        edit(manifest["child_code"])
+        write_manifest(prepared.manifest_path, {k: v for k, v in manifest.items()
+                                                if k != "format"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MPCOV_", "COVERAGE_"))}
+    env["MPCOV_RUN"] = prepared.manifest_path
+    env["MPCOV_CACHE_DIR"] = str(tmp_path / "probe-cache")
+    out = subprocess.run([sys.executable, "-c", CHILD_PROBE], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "mpcov:" not in out.stderr, out.stderr
+    result: dict[str, object] = json.loads(out.stdout)
+    assert result["measuring"] is True
+    return result
+
+
+@pytest.mark.parametrize("branch", [False, True], ids=["line", "branch"])
+def test_a_child_imports_its_modules_from_the_manifest(tmp_path: Path, branch: bool) -> None:
+    import mpcov.lifecycle
+    from mpcov.preload import BRANCH, COMMON
+
+    result = _child_with(tmp_path, branch=branch)
+    loaded = result["loaded"]
+    assert isinstance(loaded, dict)
+    expected = set(COMMON) | (set(BRANCH) if branch and sys.version_info >= (3, 12) else set())
+    assert expected <= set(loaded)
+    assert {loaded[name] for name in expected} == {"_PreloadedLoader"}
+    # Ordinary source modules for everyone else, and the finder is gone.
+    assert "_PreloadFinder" not in result["finders"]
+    assert result["source_ok"] is True
+    assert result["file"] == mpcov.lifecycle.__file__
+    assert result["cached"] == mpcov.lifecycle.__cached__
+    assert result["package_path"] == list(sys.modules["mpcov.cores"].__path__)
+
+
+def test_a_changed_module_is_imported_the_usual_way(tmp_path: Path) -> None:
+    def stale(bundle: dict[str, object]) -> None:
+        modules = bundle["modules"]
+        assert isinstance(modules, dict)
+        path, _mtime, size, code = modules["mpcov.sigwatch"]
+        modules["mpcov.sigwatch"] = (path, 1, size, code)  # as if edited since
+
+    loaded = _child_with(tmp_path, stale)["loaded"]
+    assert isinstance(loaded, dict)
+    assert loaded["mpcov.sigwatch"] == "SourceFileLoader"
+    assert loaded["mpcov.fragment"] == "_PreloadedLoader"
+
+
+@pytest.mark.parametrize("key", ["magic", "optimize", "dir"])
+def test_code_of_another_interpreter_or_mpcov_is_not_used(tmp_path: Path, key: str) -> None:
+    other = {"magic": b"\x00\x00\r\n", "optimize": 2, "dir": "/elsewhere/mpcov"}
+
+    def foreign(bundle: dict[str, object]) -> None:
+        bundle[key] = other[key]
+
+    loaded = _child_with(tmp_path, foreign)["loaded"]
+    assert isinstance(loaded, dict)
+    assert set(loaded.values()) == {"SourceFileLoader"}
+
+
+def test_a_manifest_without_child_code_still_measures(tmp_path: Path) -> None:
+    loaded = _child_with(tmp_path, lambda bundle: bundle.clear())["loaded"]
+    assert isinstance(loaded, dict)
+    assert "mpcov.lifecycle" in loaded and set(loaded.values()) == {"SourceFileLoader"}
