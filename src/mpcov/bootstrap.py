@@ -10,8 +10,6 @@ Only builtin modules and mpcov's own child-side modules are imported here;
 the start-up budget is a few milliseconds.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
@@ -24,7 +22,7 @@ if TYPE_CHECKING:
 ENV_VAR = "MPCOV_RUN"
 
 #: The recorder of this process, once measuring (used by the in-process API).
-recorder: Recorder | None = None
+recorder: "Recorder | None" = None
 _attempted = False
 _warned: set[str] = set()
 _disabled_warnings: tuple[str, ...] = ()
@@ -42,7 +40,7 @@ def warn(message: str, slug: str = "bootstrap") -> None:
         pass
 
 
-def activate(via: str = "pth") -> Recorder | None:
+def activate(via: str = "pth") -> "Recorder | None":
     """Start measuring this process if MPCOV_RUN is set; at most once."""
     global _attempted, recorder, _disabled_warnings
     if _attempted:
@@ -99,18 +97,18 @@ def activate(via: str = "pth") -> Recorder | None:
     return recorder
 
 
-_external: Any = sys.modules["_frozen_importlib_external"]
+_external: "Any" = sys.modules["_frozen_importlib_external"]
 
 
 class _PreloadedLoader(_external.SourceFileLoader):  # type: ignore[misc]
     """A source module whose code the parent compiled (``mpcov.preload``);
     everything but ``get_code`` is ``SourceFileLoader``'s."""
 
-    def __init__(self, fullname: str, path: str, code: Any) -> None:
+    def __init__(self, fullname: str, path: str, code: "Any") -> None:
         super().__init__(fullname, path)
         self._code = code
 
-    def get_code(self, fullname: str) -> Any:
+    def get_code(self, fullname: str) -> "Any":
         code, self._code = self._code, None
         return code if code is not None else super().get_code(fullname)
 
@@ -118,10 +116,10 @@ class _PreloadedLoader(_external.SourceFileLoader):  # type: ignore[misc]
 class _PreloadFinder:
     """Finds mpcov's child-side modules in the manifest's ``child_code``."""
 
-    def __init__(self, modules: dict[str, Any]) -> None:
+    def __init__(self, modules: "dict[str, Any]") -> None:
         self._modules = modules
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(self, fullname: str, path: "Any" = None, target: "Any" = None) -> "Any":
         entry = self._modules.pop(fullname, None)
         if entry is None:
             return None
@@ -136,7 +134,7 @@ class _PreloadFinder:
         return _external.spec_from_file_location(fullname, filename, loader=loader)
 
 
-def _preloaded(bundle: Any) -> _PreloadFinder | None:
+def _preloaded(bundle: "Any") -> "_PreloadFinder | None":
     """Put a finder for the parent-compiled child modules first on
     ``sys.meta_path``, if they are this mpcov's and this interpreter's."""
     if not bundle:

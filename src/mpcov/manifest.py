@@ -20,8 +20,6 @@ Keys (format history: 1 = first version):
     child_code      the child-side modules, compiled (mpcov.preload); may be empty
 """
 
-from __future__ import annotations
-
 import marshal
 import os
 
@@ -42,7 +40,7 @@ def fragment_dir_for(data_file: str) -> str:
     return data_file + ".d"
 
 
-def write_manifest(path: str, manifest: dict[str, Any]) -> None:
+def write_manifest(path: str, manifest: "dict[str, Any]") -> None:
     """Write `manifest` atomically (children may read it at any moment)."""
     data = marshal.dumps({"format": MANIFEST_FORMAT, **manifest}, 4)
     tmp = f"{path}.{os.getpid()}.tmp"
@@ -51,7 +49,7 @@ def write_manifest(path: str, manifest: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def read_manifest(path: str) -> dict[str, Any]:
+def read_manifest(path: str) -> "dict[str, Any]":
     """Read a manifest; ManifestError says what is wrong in one line."""
     try:
         with open(path, "rb") as f:

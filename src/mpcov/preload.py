@@ -9,7 +9,9 @@ manifest compiles those modules once and puts their code in the manifest
 (key ``child_code``, made here); each child then imports them from there
 (:func:`mpcov.bootstrap._preloaded`), through the import system as usual
 (module locks, ``__spec__``, parent package attributes), minus the search and
-the bytecode cache. ``inspect``, tracebacks and ``importlib.reload`` see
+the bytecode cache. Their ``from __future__ import annotations`` is compiled
+in as a compiler flag, not run: running it imports ``__future__`` (0.2 ms),
+which nothing else in a child needs. ``inspect``, tracebacks and ``importlib.reload`` see
 ordinary source modules.
 
 A child uses the code only if it is the same mpcov (same package directory,
@@ -19,7 +21,9 @@ usual way.
 """
 
 from __future__ import annotations
+import __future__
 
+import ast
 import importlib.util
 import os
 import sys
@@ -49,7 +53,7 @@ def child_code(core: str, branch: bool) -> dict[str, Any]:
             with open(path, "rb") as f:
                 source = f.read()
             stat = os.stat(path)
-            code = compile(source, path, "exec", dont_inherit=True)
+            code = _compile(source, path)
         except (OSError, SyntaxError, ValueError):
             return {}
         modules[name] = (path, stat.st_mtime_ns, stat.st_size, code)
@@ -59,3 +63,20 @@ def child_code(core: str, branch: bool) -> dict[str, Any]:
         "dir": here,
         "modules": modules,
     }
+
+
+def _compile(source: bytes, path: str) -> Any:
+    """`source` compiled as the import system would, except that its
+    ``from __future__`` statements become compiler flags (the features are
+    the same; the ``__future__`` module is not imported at run time)."""
+    tree = ast.parse(source, path)
+    flags = 0
+    body = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            for alias in node.names:
+                flags |= getattr(__future__, alias.name).compiler_flag
+        else:
+            body.append(node)
+    tree.body = body
+    return compile(tree, path, "exec", flags=flags, dont_inherit=True)
