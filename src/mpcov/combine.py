@@ -309,15 +309,11 @@ def _writer_is_running(path: str, is_running: Callable[[dict[str, object]], bool
     return bool(rest) and is_running(info)
 
 
-def _canonical(path: str, cwd: str, cache: dict[tuple[str, str], str]) -> str:
+def _canonical(path: str, cwd: str) -> str:
     """The absolute, normalised, symlink-free form of a measured path (as
     coverage.py reports it); relative names are relative to the process's cwd.
-    Cached for the whole combine: realpath costs several system calls."""
-    key = (path, cwd if not os.path.isabs(path) else "")
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = os.path.realpath(os.path.join(cwd, path))
-    return found
+    (realpath costs several system calls: callers cache the result.)"""
+    return os.path.realpath(os.path.join(cwd, path))
 
 
 def _store_fragment(
@@ -351,12 +347,21 @@ def _store_fragment(
 def _local_path(
     path: str, cwd: str, aliases: PathAliases | None, seen: dict[tuple[str, str], str]
 ) -> str:
+    """The name `path` (as measured in `cwd`) is stored under; cached for the combine."""
+    key = (path, cwd)
+    found = seen.get(key)
+    if found is None:
+        found = seen[key] = _resolve(path, cwd, aliases)
+    return found
+
+
+def _resolve(path: str, cwd: str, aliases: PathAliases | None) -> str:
     if aliases:
         mapped = aliases.map(path)
         if mapped != path:
             return mapped
     if os.path.isabs(path) or os.path.exists(cwd):
-        return _canonical(path, cwd, seen)
+        return _canonical(path, cwd)
     return path
 
 
