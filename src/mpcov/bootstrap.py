@@ -115,7 +115,7 @@ def _preloaded_spec(modules: "dict[str, Any]", fullname: str) -> "Any":
         return None
     if (st.st_mtime_ns, st.st_size) != (mtime_ns, size):
         return None  # changed since the parent compiled it: import it as usual
-    loader: "Any" = _external.SourceFileLoader(fullname, filename)
+    loader: Any = _external.SourceFileLoader(fullname, filename)
     real_get_code = loader.get_code
     compiled = [code]
 
@@ -141,7 +141,7 @@ def _preloaded(bundle: "Any") -> "Any":
         modules = dict(bundle["modules"])
     except (KeyError, TypeError):
         return None
-    namespace: "Any" = type(sys.implementation)  # types.SimpleNamespace, not imported
+    namespace: Any = type(sys.implementation)  # types.SimpleNamespace, not imported
     finder = namespace(
         find_spec=lambda fullname, path=None, target=None: _preloaded_spec(modules, fullname)
     )
