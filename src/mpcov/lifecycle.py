@@ -414,10 +414,20 @@ def _patch_spawn_env(manifest: dict[str, Any]) -> None:
         real = getattr(os, name, None)
         if real is not None:
             setattr(os, name, _spawn_wrapper(real, fixer))
-    try:
-        import _posixsubprocess
-    except ImportError:
-        return
+    # subprocess and multiprocessing start children through _posixsubprocess;
+    # it is an extension module (0.4 ms to load), so a process that starts
+    # none never loads it for mpcov's sake: it is patched once imported.
+    if "_posixsubprocess" in sys.modules or "_posixsubprocess" in sys.builtin_module_names:
+        try:
+            import _posixsubprocess
+        except ImportError:
+            return
+        _patch_fork_exec(_posixsubprocess, fixer)
+    else:
+        after_import("_posixsubprocess", lambda module: _patch_fork_exec(module, fixer))
+
+
+def _patch_fork_exec(_posixsubprocess: Any, fixer: _EnvFixer) -> None:
     real_fork_exec = _posixsubprocess.fork_exec
 
     def fork_exec(*args: Any, **kwargs: Any) -> Any:
@@ -439,3 +449,62 @@ def _spawn_wrapper(real: Any, fixer: _EnvFixer) -> Any:
     wrapper.__name__ = real.__name__
     wrapper.__doc__ = real.__doc__
     return wrapper
+
+
+# -- running code right after a module is imported ------------------------------------
+
+
+class _ImportWatch:
+    """A ``sys.meta_path`` finder that finds nothing of its own: for a module
+    it watches, it lets the path finder find it and runs the callbacks right
+    after the module's code has run. It leaves ``sys.meta_path`` once it
+    watches nothing."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, list[Callable[[Any], None]]] = {}
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in self.waiting:
+            return None
+        spec = _external.PathFinder.find_spec(fullname, path, target)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return None  # the finders after this one look for it as usual
+        real = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            real(module)
+            for then in self.waiting.pop(fullname, ()):
+                then(module)
+            self._leave_if_idle()
+
+        loader.exec_module = exec_module
+        return spec
+
+    def cancel(self, name: str, then: Callable[[Any], None]) -> None:
+        thens = self.waiting.get(name, [])
+        if then in thens:
+            thens.remove(then)
+        if not thens:
+            self.waiting.pop(name, None)
+        self._leave_if_idle()
+
+    def _leave_if_idle(self) -> None:
+        if not self.waiting:
+            try:
+                sys.meta_path.remove(self)
+            except ValueError:
+                pass
+
+
+_external: Any = sys.modules["_frozen_importlib_external"]
+_watch = _ImportWatch()
+
+
+def after_import(name: str, then: Callable[[Any], None]) -> Callable[[], None]:
+    """Call `then(module)` once module `name` (not imported yet) has been
+    imported from the path; returns the function that cancels it."""
+    _watch.waiting.setdefault(name, []).append(then)
+    if _watch not in sys.meta_path:
+        sys.meta_path.insert(0, _watch)
+    return lambda: _watch.cancel(name, then)

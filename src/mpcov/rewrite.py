@@ -149,40 +149,6 @@ def _swap_code(
 _PYTEST_REWRITE = "_pytest.assertion.rewrite"
 
 
-class _AfterImport:
-    """A meta path finder that calls `then(module)` once module `name` has
-    been imported (executed) from the path, and otherwise finds nothing."""
-
-    def __init__(self, name: str, then: Callable[[Any], None]) -> None:
-        self._name = name
-        self._then: Callable[[Any], None] | None = then
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != self._name or self._then is None:
-            return None
-        spec = _external.PathFinder.find_spec(fullname, path, target)
-        loader = getattr(spec, "loader", None)
-        if loader is None or not hasattr(loader, "exec_module"):
-            return None  # the finders after this one look for it as usual
-        then, real = self._then, loader.exec_module
-
-        def exec_module(module: Any) -> None:
-            real(module)
-            self.cancel()
-            then(module)
-
-        loader.exec_module = exec_module
-        return spec
-
-    def cancel(self) -> None:
-        """Find nothing ever again, and leave ``sys.meta_path``."""
-        self._then = None
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
-
-
 def default_cache_dir() -> str:
     """``$MPCOV_CACHE_DIR``, else ``$XDG_CACHE_HOME/mpcov``, else ``~/.cache/mpcov``."""
     explicit = os.environ.get("MPCOV_CACHE_DIR")
@@ -217,7 +183,7 @@ class ProbeLoader:
         # when the file cannot be adopted.
         self._adopted: dict[str, dict[tuple[str, int], CodeType] | None] = {}
         self._started_ns = time.time_ns()
-        self._pytest_finder: _AfterImport | None = None
+        self._pytest_wait: Callable[[], None] | None = None
         self._pytest_undo: Callable[[], None] | None = None
 
     # -- the import hook --------------------------------------------------------
@@ -251,11 +217,12 @@ class ProbeLoader:
         if rewriting is not None:
             self._patch_pytest(rewriting)
         else:
-            self._pytest_finder = _AfterImport(_PYTEST_REWRITE, self._patch_pytest)
-            sys.meta_path.insert(0, self._pytest_finder)
+            from mpcov.lifecycle import after_import  # (loaded already)
+
+            self._pytest_wait = after_import(_PYTEST_REWRITE, self._patch_pytest)
 
     def _patch_pytest(self, module: Any) -> None:
-        self._pytest_finder = None
+        self._pytest_wait = None
         if self._real_get_code is None or self._pytest_undo is not None:
             return
         try:
@@ -274,9 +241,9 @@ class ProbeLoader:
         else:
             _external.SourceFileLoader.get_code = self._own_get_code
         self._real_get_code = None
-        finder, self._pytest_finder = self._pytest_finder, None
-        if finder is not None:
-            finder.cancel()
+        wait, self._pytest_wait = self._pytest_wait, None
+        if wait is not None:
+            wait()
         undo, self._pytest_undo = self._pytest_undo, None
         if undo is not None:
             undo()
@@ -340,13 +307,13 @@ class ProbeLoader:
     def _cache_path(self, path: str, flavour: Flavour | None) -> str | None:
         if self._cache_dir is None:
             return None
-        import zlib  # an extension module, but only on this (cold) path
+        from mpcov.fragment import crc32  # (loaded already: no zlib for a short path)
 
         name = os.path.basename(path)[:-3]
         tag = sys.implementation.cache_tag
         if flavour is not None:
             tag += "." + flavour.tag
-        digest = zlib.crc32(path.encode("utf-8", "surrogateescape"))
+        digest = crc32(path.encode("utf-8", "surrogateescape"))
         return os.path.join(self._cache_dir, f"{name}.{digest:08x}.{tag}.probes")
 
     def _read_cache(

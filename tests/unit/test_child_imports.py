@@ -19,7 +19,7 @@ import pytest
 ALLOWED = {
     "os", "sys", "marshal", "time", "atexit", "_signal", "_thread", "_posixsubprocess",
     "threading",  # settrace core only, and only when threading is already loaded or on 3.13+
-    "zlib",  # imported lazily, at the first fragment write
+    "zlib",  # imported lazily, for the checksum of a fragment record over 2 KB
     "opcode",  # settrace core, only on interpreters newer than those it knows (3.14+)
 }
 CHILD_MODULES = [
@@ -57,7 +57,9 @@ def test_child_module_imports_only_builtins(name: str) -> None:
 # -- the child modules' code, compiled by the parent (mpcov.preload) ---------------
 
 CHILD_PROBE = """\
-import inspect, json, sys
+import sys
+spawn_patch_loaded = "_posixsubprocess" in sys.modules
+import inspect, json
 import mpcov.bootstrap as b
 rec = b.activate("test")
 loaded = {name: "preloaded" if "get_code" in vars(m.__loader__) else type(m.__loader__).__name__
@@ -72,6 +74,7 @@ print(json.dumps({
     "file": lifecycle.__file__,
     "cached": lifecycle.__cached__,
     "package_path": list(sys.modules["mpcov.cores"].__path__),
+    "spawn_patch_loaded": spawn_patch_loaded,
 }))
 """
 
@@ -124,6 +127,9 @@ def test_a_child_imports_its_modules_from_the_manifest(tmp_path: Path, branch: b
     assert result["file"] == mpcov.lifecycle.__file__
     assert result["cached"] == mpcov.lifecycle.__cached__
     assert result["package_path"] == list(sys.modules["mpcov.cores"].__path__)
+    # A process that starts no children does not load _posixsubprocess (an
+    # extension module) for mpcov's sake.
+    assert result["spawn_patch_loaded"] is False
 
 
 def test_a_changed_module_is_imported_the_usual_way(tmp_path: Path) -> None:

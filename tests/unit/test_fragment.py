@@ -143,6 +143,27 @@ def test_records_are_marshal_format_4_with_length_and_crc() -> None:
     assert framed == len(body).to_bytes(4, "little") + zlib.crc32(body).to_bytes(4, "little") + body
 
 
+def test_the_checksum_is_zlibs_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small records are checksummed without zlib (importing it costs every
+    measured process); the result must be zlib's, byte for byte."""
+    import random
+    import sys
+
+    from mpcov import fragment
+
+    rng = random.Random(7)
+    bodies = [b"", b"\x00", b"\xff" * 3, bytes(range(256))]
+    bodies += [rng.randbytes(n) for n in (1, 7, 100, 2047, 2048, 2049, 10_000)]
+    monkeypatch.delitem(sys.modules, "zlib")  # the small path is taken only without zlib
+    for body in bodies:
+        assert fragment.crc32(body) == zlib.crc32(body), len(body)
+    small = [b for b in bodies if len(b) <= fragment._SMALL_RECORD]
+    monkeypatch.delitem(sys.modules, "zlib")
+    for body in small:
+        fragment.crc32(body)
+    assert "zlib" not in sys.modules
+
+
 # --- Damage: truncation -------------------------------------------------------------------------
 
 

@@ -363,7 +363,7 @@ def test_pytests_module_is_patched_once_it_is_imported(tmp_path: Path,
     probes.install()
     try:
         finder = sys.meta_path[0]
-        assert type(finder).__name__ == "_AfterImport"
+        assert type(finder).__name__ == "_ImportWatch"
         import json.tool  # noqa: F401  (any other import is found as usual)
 
         assert seen == [] and finder in sys.meta_path
@@ -374,7 +374,7 @@ def test_pytests_module_is_patched_once_it_is_imported(tmp_path: Path,
     finally:
         probes.uninstall()
         sys.modules.pop("fake_rewriting", None)
-    assert all(type(f).__name__ != "_AfterImport" for f in sys.meta_path)
+    assert all(type(f).__name__ != "_ImportWatch" for f in sys.meta_path)
 
 
 def test_cache_is_used_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
