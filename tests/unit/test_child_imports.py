@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def test_child_module_imports_only_builtins(name: str) -> None:
 CHILD_PROBE = """\
 import sys
 spawn_patch_loaded = "_posixsubprocess" in sys.modules
+future_loaded = "__future__" in sys.modules
 import inspect, json
 import mpcov.bootstrap as b
 rec = b.activate("test")
@@ -75,8 +77,14 @@ print(json.dumps({
     "cached": lifecycle.__cached__,
     "package_path": list(sys.modules["mpcov.cores"].__path__),
     "spawn_patch_loaded": spawn_patch_loaded,
+    "future_loaded": future_loaded,
 }))
 """
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MPCOV_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def _child_with(tmp_path: Path, edit: object = None, branch: bool = False) -> dict[str, object]:
@@ -130,6 +138,9 @@ def test_a_child_imports_its_modules_from_the_manifest(tmp_path: Path, branch: b
     # A process that starts no children does not load _posixsubprocess (an
     # extension module) for mpcov's sake.
     assert result["spawn_patch_loaded"] is False
+    # Nor __future__: the child modules' `from __future__ import annotations`
+    # is a compiler flag in the preloaded code.
+    assert result["future_loaded"] is False
 
 
 def test_a_changed_module_is_imported_the_usual_way(tmp_path: Path) -> None:
@@ -161,3 +172,57 @@ def test_a_manifest_without_child_code_still_measures(tmp_path: Path) -> None:
     loaded = _child_with(tmp_path, lambda bundle: bundle.clear())["loaded"]
     assert isinstance(loaded, dict)
     assert "mpcov.lifecycle" in loaded and set(loaded.values()) == {"SourceFileLoader"}
+
+
+def test_the_compiled_modules_are_cached_and_checked(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from mpcov import preload
+
+    cache = str(tmp_path / "code-cache")
+    first = preload.child_code("monitoring", False, cache)
+    assert set(first["modules"]) == {*preload.COMMON, "mpcov.cores.monitoring"}
+
+    def no_compiling(source: bytes, path: str) -> None:
+        raise AssertionError(f"compiled {path} again instead of reading the cache")
+
+    with monkeypatch.context() as m:
+        m.setattr(preload, "_compile", no_compiling)
+        second = preload.child_code("monitoring", False, cache)
+    assert second == first  # (code objects compare by their contents)
+    # A module whose size or modification time differs is compiled again.
+    path = first["modules"]["mpcov.select"][0]
+    real_stat = os.stat
+
+    def touched(p: str, *args: object, **kwargs: object) -> os.stat_result:
+        st = real_stat(p, *args, **kwargs)  # type: ignore[arg-type]
+        if p == path:
+            return os.stat_result((*st[:8], st.st_mtime + 1, st[9]))
+        return st
+
+    with monkeypatch.context() as m:
+        m.setattr(preload.os, "stat", touched)
+        calls: list[str] = []
+        real_compile = preload._compile
+        m.setattr(preload, "_compile", lambda src, p: calls.append(p) or real_compile(src, p))
+        preload.child_code("monitoring", False, cache)
+    assert path in calls
+    # A damaged cache file is no error.
+    for entry in os.listdir(cache):
+        with open(os.path.join(cache, entry), "wb") as f:
+            f.write(b"\x00garbage")
+    assert preload.child_code("monitoring", False, cache) == first
+
+
+def test_the_future_import_becomes_a_flag_with_lines_unchanged() -> None:
+    from mpcov import preload
+
+    source = (b'"""doc"""\nfrom __future__ import annotations\n\n'
+              b"def f(x: Missing) -> None:\n    return x\n")
+    code = preload._compile(source, "m.py")
+    namespace: dict[str, object] = {}
+    exec(code, namespace)
+    f = namespace["f"]
+    assert f.__annotations__ == {"x": "Missing", "return": "None"}  # type: ignore[attr-defined]
+    assert "annotations" not in namespace
+    assert f.__code__.co_firstlineno == 4  # type: ignore[attr-defined]
+    assert "__future__" not in code.co_names
