@@ -197,7 +197,7 @@ def warm_up(steps: Sequence[Step], log_path: str) -> str | None:
 
 def prepare_venvs(base: str, version: str, wheel: str, constraints: str,
                   names: set[str]) -> dict[str, envs.Venv]:
-    """As run.py's prepare_venvs, under .work/count-3.1x: main, and bare + mpcov-only."""
+    """As run.py's prepare_venvs, under .work/count-3.1x: main, and bare + mpcov-only + anchor."""
     stamp = {"packages": run.PACKAGES}
     reqs = [f"{k}=={v}" for k, v in run.PACKAGES.items()]
     top = os.path.join(WORK, f"count-{version}")
@@ -208,6 +208,9 @@ def prepare_venvs(base: str, version: str, wheel: str, constraints: str,
                                      with_pip=False)
         out["mpcov"] = envs.make_venv(base, os.path.join(top, "venv-mpcov"), [], None, stamp)
         envs.install_wheel(out["mpcov"], wheel, constraints)
+        out["anchor"] = envs.make_venv(base, os.path.join(top, "venv-anchor"), [], None, {},
+                                       with_pip=False)
+        workloads.install_bare_bootstrap(out["anchor"])
     return out
 
 
@@ -297,7 +300,8 @@ def cpu_cases(v: dict[str, envs.Venv], version: str, vinfo: tuple[int, int], mod
 def startup_cases(v: dict[str, envs.Venv], version: str) -> list[list[workloads.Case]]:
     """run.py's start-up cases (harness.workloads.startup_workload), once each."""
     work = os.path.join(WORK, f"count-{version}", "startup")
-    w = workloads.startup_workload(v["bare"], v["mpcov"], v["main"], work, 1)
+    w = workloads.startup_workload(v["bare"], v["mpcov"], v["main"], work, 1,
+                                   anchor=v.get("anchor"))
     return [w.cases]
 
 

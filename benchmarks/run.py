@@ -207,6 +207,9 @@ def prepare_venvs(base: str, version: str, wheel: str, constraints: str,
         out["mpcov"] = envs.make_venv(base, os.path.join(WORK, f"venv-{version}-mpcov"), [],
                                       None, stamp)
         envs.install_wheel(out["mpcov"], wheel, constraints)
+        out["anchor"] = envs.make_venv(base, os.path.join(WORK, f"venv-{version}-anchor"), [],
+                                       None, {}, with_pip=False)
+        workloads.install_bare_bootstrap(out["anchor"])
     return out
 
 
@@ -234,7 +237,8 @@ def build_workload(name: str, version: str, vinfo: tuple[int, int], v: dict[str,
     if name == "procs":
         return workloads.procs_workload(main, work, *sizes.procs, tools, reps)
     if name == "startup":
-        return workloads.startup_workload(v["bare"], v["mpcov"], main, work, sizes.startup_runs)
+        return workloads.startup_workload(v["bare"], v["mpcov"], main, work, sizes.startup_runs,
+                                          anchor=v.get("anchor"))
     if name == "combine":
         return workloads.combine_workload(main, work, sizes.combine_files,
                                           sizes.combine_counts, reps)

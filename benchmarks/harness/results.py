@@ -167,6 +167,15 @@ def budgets(rows: Sequence[Row], means: Mapping[str, float], version: tuple[int,
         ok = value < limit / 1000 if word == "<" else value <= limit / 1000
         judge(f"start-up {tool[6:]} overhead {word} {limit:g} ms (CPU)", value, ok,
               f"{_num(value, 1000, 2)} ms CPU ({_num(wall, 1000, 2)} ms wall)")
+    anchor = _find(rows, "startup", "bare-active")
+    active = _find(rows, "startup", "mpcov-active")
+    if anchor and active and base:
+        floor = anchor[0].cpu - base[0].cpu
+        ours = active[0].cpu - base[0].cpu
+        out.append(Verdict(
+            "start-up active overhead vs the bare sys.monitoring bootstrap (the floor)",
+            f"{_num(ours, 1000, 2)} ms vs {_num(floor, 1000, 2)} ms CPU "
+            f"({_num(ours / floor if floor > 0 else math.nan, digits=1)}x the floor)", "info"))
     for size, key in ((1000, "combine_1000_s"), (10000, "combine_10000_s")):
         found = _find(rows, "combine", "mpcov", size)
         value = found[0].wall if found else math.nan

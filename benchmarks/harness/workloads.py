@@ -131,6 +131,8 @@ def clean_data(cwd: str) -> None:
     shutil.rmtree(os.path.join(cwd, ".mpcov.d"), ignore_errors=True)
     for path in glob.glob(os.path.join(cwd, ".mpcov-env*.d", "*.frag")):
         os.remove(path)
+    for path in glob.glob(os.path.join(cwd, ".bare", "bare.*.marshal")):
+        os.remove(path)
 
 
 def tool_steps(tool: str, venv: Venv, target: Target, env: dict[str, str]) -> list[Step]:
@@ -222,9 +224,21 @@ def procs_workload(venv: Venv, workdir: str, n_sub: int, n_tasks: int,
                     reps, notes=notes)
 
 
+def install_bare_bootstrap(venv: Venv) -> None:
+    """Put ``programs/bare_bootstrap.py`` and a ``.pth`` that starts it into `venv`."""
+    out = subprocess.run([venv.python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                         capture_output=True, text=True, check=True, env=clean_environ())
+    site = out.stdout.strip()
+    shutil.copy(os.path.join(PROGRAMS, "bare_bootstrap.py"), site)
+    with open(os.path.join(site, "bare_bootstrap.pth"), "w") as f:
+        f.write('import os; os.environ.get("BARE_COVERAGE_OUT") and '
+                '__import__("bare_bootstrap").start()\n')
+
+
 def startup_workload(bare: Venv, mpcov_only: Venv, main: Venv, workdir: str,
-                     runs: int) -> Workload:
-    """``python -c pass``: without mpcov, with its .pth inactive and active, and coverage.py's."""
+                     runs: int, anchor: Venv | None = None) -> Workload:
+    """``python -c pass``: without mpcov, with its .pth inactive and active, coverage.py's,
+    and (3.12+, with `anchor`) the bare sys.monitoring bootstrap of ``programs/bare_bootstrap.py``."""
     os.makedirs(workdir, exist_ok=True)
     env = clean_environ()
     rc = os.path.join(workdir, "coveragerc-startup")
@@ -237,6 +251,10 @@ def startup_workload(bare: Venv, mpcov_only: Venv, main: Venv, workdir: str,
         ("mpcov-active", mpcov_only, active),
         ("coverage-active", main, dict(env, COVERAGE_PROCESS_START=rc)),
     ]
+    if anchor is not None and _has_monitoring(anchor):
+        bare_out = os.path.join(workdir, ".bare")
+        os.makedirs(bare_out, exist_ok=True)
+        variants.append(("bare-active", anchor, dict(env, BARE_COVERAGE_OUT=bare_out)))
     cases = [
         Case("startup", "python -c pass", name, [Step([venv.python, "-c", "pass"], workdir, e)],
              warmup=[Step([venv.python, "-c", "pass"], workdir, e)],
@@ -245,8 +263,15 @@ def startup_workload(bare: Venv, mpcov_only: Venv, main: Venv, workdir: str,
     ]
     notes = ["baseline: a venv without mpcov; mpcov-*: a venv with only mpcov (and its "
              "dependencies); coverage-active: COVERAGE_PROCESS_START in a venv with "
-             "coverage.py's a1_coverage.pth"]
+             "coverage.py's a1_coverage.pth; bare-active: the smallest sys.monitoring line "
+             "recorder a .pth can start (programs/bare_bootstrap.py), the design's floor"]
     return Workload("startup", cases, runs, baseline="baseline", unit="ms", notes=notes)
+
+
+def _has_monitoring(venv: Venv) -> bool:
+    out = subprocess.run([venv.python, "-c", "import sys; print(hasattr(sys, 'monitoring'))"],
+                         capture_output=True, text=True, env=clean_environ())
+    return out.stdout.strip() == "True"
 
 
 def make_data(venv: Venv, *args: str) -> None:
