@@ -226,8 +226,9 @@ def procs_workload(venv: Venv, workdir: str, n_sub: int, n_tasks: int,
 
 def install_bare_bootstrap(venv: Venv) -> None:
     """Put ``programs/bare_bootstrap.py`` and a ``.pth`` that starts it into `venv`."""
-    out = subprocess.run([venv.python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                         capture_output=True, text=True, check=True, env=clean_environ())
+    code = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    out = subprocess.run([venv.python, "-c", code], capture_output=True, text=True, check=True,
+                         env=clean_environ())
     site = out.stdout.strip()
     shutil.copy(os.path.join(PROGRAMS, "bare_bootstrap.py"), site)
     with open(os.path.join(site, "bare_bootstrap.pth"), "w") as f:
@@ -238,7 +239,8 @@ def install_bare_bootstrap(venv: Venv) -> None:
 def startup_workload(bare: Venv, mpcov_only: Venv, main: Venv, workdir: str,
                      runs: int, anchor: Venv | None = None) -> Workload:
     """``python -c pass``: without mpcov, with its .pth inactive and active, coverage.py's,
-    and (3.12+, with `anchor`) the bare sys.monitoring bootstrap of ``programs/bare_bootstrap.py``."""
+    and (3.12+, with `anchor`) the bare sys.monitoring bootstrap of
+    ``programs/bare_bootstrap.py``."""
     os.makedirs(workdir, exist_ok=True)
     env = clean_environ()
     rc = os.path.join(workdir, "coveragerc-startup")

@@ -20,6 +20,8 @@ def start() -> None:
     if not out or not hasattr(sys, "monitoring"):
         return
     mon = sys.monitoring
+    if mon.get_tool(mon.COVERAGE_ID) == "bare":
+        return  # a venv's site-packages can be on sys.path twice (lib and lib64)
     events = mon.events
     tool = mon.COVERAGE_ID
     mon.use_tool_id(tool, "bare")
