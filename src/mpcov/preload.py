@@ -125,14 +125,6 @@ def _read(cache: str, key: tuple[Any, ...]) -> dict[str, Any] | None:
 
 
 def _write(cache: str, key: tuple[Any, ...], bundle: dict[str, Any]) -> None:
-    tmp = f"{cache}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(marshal.dumps((key, bundle)))
-        os.replace(tmp, cache)
-    except OSError:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
+    from mpcov.rewrite import write_cache_file
+
+    write_cache_file(cache, marshal.dumps((key, bundle)))

@@ -149,6 +149,22 @@ def _swap_code(
 _PYTEST_REWRITE = "_pytest.assertion.rewrite"
 
 
+def write_cache_file(path: str, data: bytes) -> None:
+    """Replace cache file `path` with `data` at once (readers see the old file
+    or the new one, never part of it); a cache that cannot be written is no error."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+
+
 def default_cache_dir() -> str:
     """``$MPCOV_CACHE_DIR``, else ``$XDG_CACHE_HOME/mpcov``, else ``~/.cache/mpcov``."""
     explicit = os.environ.get("MPCOV_CACHE_DIR")
@@ -345,18 +361,7 @@ class ProbeLoader:
         cache = self._cache_path(path, flavour)
         if cache is None:
             return
-        data = marshal.dumps((CACHE_FORMAT, _rewriter_stamp(), key, *entry))
-        tmp = f"{cache}.{os.getpid()}.tmp"
-        try:
-            os.makedirs(os.path.dirname(cache), exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, cache)
-        except OSError:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
+        write_cache_file(cache, marshal.dumps((CACHE_FORMAT, _rewriter_stamp(), key, *entry)))
 
     # -- the main module ------------------------------------------------------------
 
