@@ -51,7 +51,7 @@ from harness import envs, workloads  # noqa: E402
 from harness.measure import Step, geomean  # noqa: E402
 
 WORK = run.WORK  # benchmarks/.work, shared with run.py: everything of ours is count-*
-WORKLOADS = ("startup", "cpu")
+WORKLOADS = ("startup", "cpu", "suite")
 VALGRIND = "valgrind"
 TIMEOUT = 3600  # seconds for one counted run (coverage.py's C tracer under callgrind is slow)
 
@@ -62,16 +62,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--python", action="append", choices=run.VERSIONS,
                    help="a Python version (repeatable; default: every one found)")
     p.add_argument("--workload", action="append", choices=WORKLOADS,
-                   help="a workload (repeatable; default: both)")
+                   help="a workload (repeatable; default: startup and cpu; suite takes "
+                   "10-15 min per tool under callgrind)")
     p.add_argument("--mode", choices=workloads.MODES, default="line",
-                   help="line (default), branch or both: which tools the cpu workload runs")
+                   help="line (default), branch or both: which tools the cpu and suite "
+                   "workloads run")
     p.add_argument("--scale", type=int, default=10,
                    help="divide run.py's CPU_LOOPS by this (default 10)")
     p.add_argument("--bench", action="append", choices=tuple(run.CPU_LOOPS),
                    help="a cpu benchmark (repeatable; default: all of run.py's)")
     p.add_argument("--tool", action="append", choices=tuple(workloads.TOOLS),
-                   help="count only this cpu tool (repeatable; default: every tool of the "
-                   "mode, as run.py; plain Python always runs)")
+                   help="count only this cpu or suite tool (repeatable; default: every tool "
+                   "of the mode, as run.py; plain Python always runs)")
+    p.add_argument("--suite-path", action="append", metavar="PATH",
+                   help="the suite's test paths (repeatable; default: run.py's, all of "
+                   "tests/), e.g. tests/test_recipes.py for a 5x shorter count")
     p.add_argument("--slow-limit", type=float, default=2.0, metavar="R",
                    help="a tool costing more than R x plain Python at the first size is not "
                    "counted at the second (its marginal ratio is left out; default 2.0, "
@@ -297,6 +302,18 @@ def cpu_cases(v: dict[str, envs.Venv], version: str, vinfo: tuple[int, int], mod
     return sizes
 
 
+def suite_cases(v: dict[str, envs.Venv], vinfo: tuple[int, int], mode: str,
+                only: Sequence[str] | None,
+                paths: Sequence[str] | None) -> list[list[workloads.Case]]:
+    """run.py's suite cases (harness.workloads.suite_workload), once each."""
+    main = v["main"]
+    tools = [t for t in workloads.tools_for(vinfo, with_env=False, mode=mode)
+             if t == "python" or not only or t in only]
+    tree = envs.fetch_sdist(main.python, *run.SUITE_SDIST, WORK)
+    args = [*(paths or run.FULL.suite_paths), *(f"--deselect={t}" for t in run.SUITE_DESELECT)]
+    return [workloads.suite_workload(main, tree, args, tools, 1).cases]
+
+
 def startup_cases(v: dict[str, envs.Venv], version: str) -> list[list[workloads.Case]]:
     """run.py's start-up cases (harness.workloads.startup_workload), once each."""
     work = os.path.join(WORK, f"count-{version}", "startup")
@@ -383,19 +400,20 @@ def cpu_summary(results: Sequence[Result]) -> tuple[str, dict[str, object]]:
     return _table(head, rows, 3), {"rows": data, "geomean": means}
 
 
-def startup_summary(results: Sequence[Result]) -> tuple[str, dict[str, object]]:
-    """The start-up table: instructions, ratio and difference to the baseline."""
-    base = next((r.counts[0].total for r in results if r.tool == "baseline" and r.ok),
+def startup_summary(results: Sequence[Result],
+                    baseline: str = "baseline") -> tuple[str, dict[str, object]]:
+    """The start-up (or suite) table: instructions, ratio and difference to the baseline."""
+    base = next((r.counts[0].total for r in results if r.tool == baseline and r.ok),
                 math.nan)
     rows, data = [], []
     for r in results:
         ir = r.counts[0].total if r.ok else math.nan
-        rows.append(("python -c pass", r.tool, _m(ir), _x(ir / base), _m(ir - base),
+        rows.append((r.item, r.tool, _m(ir), _x(ir / base), _m(ir - base),
                      str(len(r.counts[0].per_process)) if r.ok else "FAILED"))
-        data.append({"tool": r.tool, "instructions": ir if r.ok else None,
+        data.append({"item": r.item, "tool": r.tool, "instructions": ir if r.ok else None,
                      "ratio": ir / base, "overhead": ir - base,
                      "errors": [c.error for c in r.counts if c.error]})
-    head = ("item", "variant", "Ir", "ratio", "Ir - baseline", "procs")
+    head = ("item", "variant", "Ir", "ratio", f"Ir - {baseline}", "procs")
     return _table(head, rows, 2), {"rows": data}
 
 
@@ -422,6 +440,12 @@ def reprint(path: str) -> None:
                                      error=None if row["instructions"] else "failed")])
                        for row in res["startup"]["rows"]]
             texts.append(startup_summary(results)[0])
+        if "suite" in res:
+            results = [Result("suite", row.get("item", "suite"), row["tool"], [],
+                              [Count({0: row["instructions"] or 0}, 0,
+                                     error=None if row["instructions"] else "failed")])
+                       for row in res["suite"]["rows"]]
+            texts.append(startup_summary(results, baseline="python")[0])
         if "cpu" in res:
             results = []
             for row in res["cpu"]["rows"]:
@@ -473,6 +497,13 @@ def count_python(version: str, base: str, wheel: str, constraints: str, names: l
                 + (f"; a tool over {args.slow_limit:g}x plain Python at the first size is "
                    "counted at that size only (no marginal)" if args.slow_limit else "")
                 + "\n\n" + text)
+        elif name == "suite":
+            cases = suite_cases(v, vinfo, args.mode, args.tool, args.suite_path)
+            results = count_cases(version, cases, version, log)
+            text, data = startup_summary(results, baseline="python")
+            texts.append("suite: run.py's suite workload (pytest on more-itertools' tests), "
+                         "one run each, the `mpcov run` parent and its combine included\n\n"
+                         + text)
         else:
             results = count_cases(version, startup_cases(v, version), version, log)
             text, data = startup_summary(results)
