@@ -147,6 +147,7 @@ def _swap_code(
 
 
 _PYTEST_REWRITE = "_pytest.assertion.rewrite"
+_DIGEST_PRIME = 4294967291  # the largest prime below 2**32: an 8-hex-digit digest
 
 
 def write_cache_file(path: str, data: bytes) -> None:
@@ -273,8 +274,8 @@ class ProbeLoader:
         (not measured, not Python source, or it cannot be probed).
 
         `flavour` compiles it another way (pytest's assertion rewriting): its
-        `then` turns the probed syntax tree into code, and its `key` and `tag`
-        keep that code apart from the plain one in the cache.
+        `compiler` turns the probed syntax tree into code, and its `key` and
+        `tag` keep that code apart from the plain one in the cache.
         """
         if not self.wants(path):
             return None
@@ -323,13 +324,14 @@ class ProbeLoader:
     def _cache_path(self, path: str, flavour: Flavour | None) -> str | None:
         if self._cache_dir is None:
             return None
-        from mpcov.fragment import crc32  # (loaded already: no zlib for a short path)
-
         name = os.path.basename(path)[:-3]
         tag = sys.implementation.cache_tag
         if flavour is not None:
             tag += "." + flavour.tag
-        digest = crc32(path.encode("utf-8", "surrogateescape"))
+        # Tells same-named files apart; any stable digest does (the entry's
+        # key holds the whole path). One big-int remainder, computed in C: no
+        # zlib to load, no loop over the bytes in Python, on every import.
+        digest = int.from_bytes(path.encode("utf-8", "surrogateescape"), "little") % _DIGEST_PRIME
         return os.path.join(self._cache_dir, f"{name}.{digest:08x}.{tag}.probes")
 
     def _read_cache(
