@@ -67,10 +67,9 @@ def activate(via: str = "pth") -> "Recorder | None":
         )
         file_filter = FileFilter(manifest.get("rules") or {})
         probes = None
-        # Branch probes from 3.12: 3.11's compiler gives the instructions it
-        # makes up (a finally's re-raise, an implicit return) the line of the
-        # code before them, which a probe would change (docs/branches.md).
-        if branch and sys.version_info >= (3, 12):
+        # Branch probes on every Python (docs/branches.md): without them,
+        # branch mode records every line event of measured code.
+        if branch:
             from mpcov.rewrite import ProbeLoader, default_cache_dir
 
             probes = ProbeLoader(

@@ -55,7 +55,7 @@ def child_code(core: str, branch: bool, cache_dir: str | None = None) -> dict[st
     `cache_dir`: where to cache it (None: mpcov's default cache directory)."""
     external: Any = sys.modules["_frozen_importlib_external"]
     names = [*COMMON, *CORES.get(core, ())]
-    if branch and sys.version_info >= (3, 12):
+    if branch:
         names += BRANCH
     here = os.path.dirname(os.path.abspath(mpcov.__file__ or ""))
     files: list[tuple[str, str, int, int]] = []

@@ -33,6 +33,7 @@ runs in a measured process only when a file's rewrite is not cached yet
 from __future__ import annotations
 
 import ast
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from types import CodeType
@@ -44,6 +45,16 @@ from mpcov.arcs import _apply_fixes, _ArcBuilder, _constant_test, _normalize
 #: The first probe line number. Real files stop far below it; probe lines
 #: count up from it, one per probe, so any file can have about 1.6 billion.
 PROBE_BASE = 1 << 29
+
+#: Python 3.11's compiler gives some instructions it makes up (an
+#: ``async with``'s end of body, for one) the line of the statement it
+#: compiled last, which a probe at the end of a suite would be: that probe's
+#: line would then run on ways that are not its own. From 3.12 such
+#: instructions have no line. See :func:`_reset_lines`.
+MADE_UP_LINES = sys.version_info < (3, 12)
+#: The name of the ``global`` statements :func:`_reset_lines` adds (they set
+#: the compiler's current line and compile to nothing; the name is never used).
+RESET_NAME = "_mpcov_line_reset_"
 
 Arc: TypeAlias = tuple[int, int]
 #: Raw line -> the arcs its running implies; probe line, or (probe line,
@@ -238,6 +249,59 @@ def _detour(jump: ast.stmt, scopes: tuple[_Scope, ...]) -> int | None:
     return None
 
 
+def _is_probe(node: ast.AST) -> bool:
+    return isinstance(node, ast.Pass) and node.lineno >= PROBE_BASE
+
+
+def _reset_lines(tree: ast.Module) -> list[tuple[list[ast.stmt], ast.stmt]]:
+    """Python 3.11: after every statement of a suite that holds a probe, and
+    after a probe that follows a definition, add ``global RESET_NAME`` on the
+    line of that statement (of the definition), so that what the compiler
+    makes up next gets a line that ran on every way through the statement,
+    never a probe's line. Returns what it added, as (suite, statement), for
+    :func:`_take_out` (the arc builder must not see them)."""
+    added: list[tuple[list[ast.stmt], ast.stmt]] = []
+    probed: dict[int, bool] = {}
+
+    def holds_probe(stmt: ast.stmt) -> bool:
+        known = probed.get(id(stmt))
+        if known is None:
+            known = probed[id(stmt)] = any(_is_probe(n) for n in ast.walk(stmt))
+        return known
+
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    for node in list(ast.walk(tree)):
+        for field in ("body", "orelse", "finalbody"):
+            suite = getattr(node, field, None)
+            if not isinstance(suite, list) or not suite or not isinstance(suite[0], ast.stmt):
+                continue
+            at = 0
+            while at < len(suite):
+                stmt = suite[at]
+                if _is_probe(stmt):
+                    before = suite[at - 1] if at else None
+                    line = before.lineno if isinstance(before, definitions) else None
+                else:
+                    line = stmt.lineno if holds_probe(stmt) else None
+                if line is not None:
+                    reset = ast.Global(names=[RESET_NAME], lineno=line, col_offset=0,
+                                       end_lineno=line, end_col_offset=0)
+                    suite.insert(at + 1, reset)
+                    added.append((suite, reset))
+                    at += 1
+                at += 1
+    return added
+
+
+def _take_out(added: list[tuple[list[ast.stmt], ast.stmt]]) -> None:
+    """Remove what :func:`_reset_lines` added."""
+    for suite, stmt in added:
+        for at, one in enumerate(suite):
+            if one is stmt:
+                del suite[at]
+                break
+
+
 def probe_source(
     source: str, path: str, then: Callable[[ast.Module], CodeType] | None = None
 ) -> tuple[CodeType, Witnesses, Witnesses]:
@@ -261,7 +325,9 @@ def probe_source(
         rewriter = _Rewriter(multiline)
         rewriter.mark_scopes(tree)
         rewriter.rewrite(tree)
+        resets = _reset_lines(tree) if MADE_UP_LINES else []
         code = compile(tree, path, "exec", dont_inherit=True)
+        _take_out(resets)
     code_lines = frozenset(multiline.get(line, line) for line in _code_lines(code))
     builder = _ArcBuilder(code_lines, multiline)
     builder.build(tree)
@@ -269,6 +335,8 @@ def probe_source(
     graph = {arc for arc in _apply_fixes(builder.arcs, fixes, multiline) if arc[0] != arc[1]}
     by_line, by_probe = _witnesses(graph, rewriter)
     if then is not None:
+        if MADE_UP_LINES:
+            _reset_lines(tree)
         code = then(tree)
     by_probe.update(_per_copy_witnesses(code, graph, by_probe))
     return code, _expand_lines(by_line, multiline), by_probe

@@ -49,7 +49,7 @@ def _probes_needed(env: Mapping[str, str]) -> bool:
         manifest = read_manifest(path)
     except ManifestError:
         return False
-    return bool(manifest.get("branch")) and sys.version_info >= (3, 12)
+    return bool(manifest.get("branch"))
 
 
 def main() -> None:

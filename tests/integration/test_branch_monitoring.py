@@ -19,7 +19,7 @@ import pytest
 from .helpers import Result, run, write
 
 pytestmark = pytest.mark.skipif(
-    sys.version_info < (3, 12), reason="branch probes are used from Python 3.12"
+    sys.version_info < (3, 11), reason="branch probes are used from Python 3.11"
 )
 
 PROBE_BASE = 1 << 29

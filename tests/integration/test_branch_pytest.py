@@ -21,7 +21,7 @@ from .helpers import Result, run, write
 from .test_branch_monitoring import clean_env, json_report
 
 pytestmark = pytest.mark.skipif(
-    sys.version_info < (3, 12), reason="branch probes are used from Python 3.12"
+    sys.version_info < (3, 11), reason="branch probes are used from Python 3.11"
 )
 
 PROBE_BASE = 1 << 29

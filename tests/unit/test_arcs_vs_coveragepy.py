@@ -415,6 +415,74 @@ PROGRAMS = {
         """,
     # Scopes whose body is on their own line: the line is run by two code
     # objects (the definition's and the body's), and is no branch of either.
+    "suites_ending_in_branches": """\
+        # Each suite ends with a branch that falls out: 3.11 gives the
+        # instructions its compiler makes up after such a suite (an async
+        # with's end of body, a finally's re-raise) the line compiled last.
+        import asyncio, contextlib
+
+        async def awith(seen):
+            async with contextlib.AsyncExitStack():
+                if seen:
+                    seen.append(0)
+            return seen
+
+        async def afor(items):
+            async for v in agen(items):
+                if v:
+                    items.append(-v)
+            else:
+                pass
+            async with contextlib.AsyncExitStack():
+                for v in items:
+                    if v > 5:
+                        break
+            return items
+
+        async def agen(items):
+            for v in list(items):
+                yield v
+
+        def sync(seen, flag):
+            with contextlib.nullcontext():
+                while seen:
+                    if seen.pop() > 1:
+                        flag = not flag
+            try:
+                if flag:
+                    seen.append(1)
+            finally:
+                if not seen:
+                    seen.append(2)
+            try:
+                match len(seen):
+                    case 1: seen.append(3)
+                    case 5:
+                        seen.append(4)
+            except ValueError:
+                if flag:
+                    pass
+            if flag:
+                def inner(): return 1
+            return seen
+
+        def raising(flag):
+            try:
+                try:
+                    raise ValueError(flag)
+                finally:
+                    if flag:
+                        flag = 0
+            except ValueError:
+                pass
+
+        asyncio.run(awith([1]))
+        asyncio.run(awith([]))
+        asyncio.run(afor([1, 0, 7]))
+        sync([3, 1], True)
+        sync([], False)
+        raising(1)
+""",
     "one_line_scopes": """\
         import asyncio, functools
 

@@ -126,7 +126,7 @@ def test_a_child_imports_its_modules_from_the_manifest(tmp_path: Path, branch: b
     result = _child_with(tmp_path, branch=branch)
     loaded = result["loaded"]
     assert isinstance(loaded, dict)
-    expected = set(COMMON) | (set(BRANCH) if branch and sys.version_info >= (3, 12) else set())
+    expected = set(COMMON) | (set(BRANCH) if branch else set())
     assert expected <= set(loaded)
     assert {loaded[name] for name in expected} == {"preloaded"}
     # Ordinary source modules for everyone else, and the finder is gone.

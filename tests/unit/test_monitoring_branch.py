@@ -20,15 +20,14 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    sys.version_info < (3, 12),
-    reason="branch probes are used from Python 3.12 (3.11's compiler gives the instructions "
-    "it makes up the line of the code before them, which probes change)",
-)
-
-# Both cores measure branches with probes from 3.12; monitoring is the default.
-CORES = ["settrace", "monitoring"]
-DEFAULT_CORE = "monitoring"
+# Both cores measure branches with probes (sys.monitoring from 3.12); the
+# default is monitoring where there is one.
+CORES = ["settrace", "monitoring"] if sys.version_info >= (3, 12) else ["settrace"]
+DEFAULT_CORE = CORES[-1]
+#: 3.11's compiler gives the instructions it makes up (a ``finally`` copy's
+#: re-raise, an implicit ``return None``) the line of the code compiled just
+#: before them, which a probe can change (docs/branches.md).
+MADE_UP_LINES = sys.version_info < (3, 12)
 
 coverage = pytest.importorskip("coverage", minversion="7.17")
 
@@ -96,13 +95,58 @@ class Measured:
         return lines.get(self.target, set()), arcs.get(self.target, set())
 
 
+def made_up_lines(path: Path) -> set[int]:
+    """Lines that hold, in `path` compiled plainly, an instruction the compiler
+    made up: a re-raise (the end of a ``finally`` or ``with`` copy, an
+    ``except``'s cleanup) or a ``return`` of ``None`` that no ``return``
+    statement asked for. A tracer sees such a line whenever that instruction
+    runs, whether the line's own code ran or not."""
+    import ast
+    import dis
+
+    source = read_source(str(path))
+    returns = {node.lineno for node in ast.walk(ast.parse(source))
+               if isinstance(node, ast.Return)}
+    found: set[int] = set()
+    todo = [compile(source, str(path), "exec")]
+    while todo:
+        code = todo.pop()
+        todo.extend(c for c in code.co_consts if isinstance(c, type(code)))
+        before = None
+        for ins in dis.get_instructions(code):
+            line = ins.positions.lineno if ins.positions else None
+            if line and (ins.opname == "RERAISE" or (
+                    ins.opname == "RETURN_VALUE" and before is not None
+                    and before.opname == "LOAD_CONST" and before.argval is None
+                    and line not in returns)):
+                found.add(line)
+            before = ins
+    return found
+
+
 def check_same_as_coverage(path: Path, lines: set[int], raw: set[Arc],
                            report: dict[str, Any]) -> None:
-    """mpcov's judgement of (`lines`, `raw`) is coverage.py's `report`."""
+    """mpcov's judgement of (`lines`, `raw`) is coverage.py's `report`.
+
+    On 3.11 coverage.py may also report a made-up instruction's line that
+    probed code runs on another line (:data:`MADE_UP_LINES`), and the arcs into
+    it: those lines did not run, mpcov is right to leave them out, and nothing
+    else may differ.
+    """
     source = read_source(str(path))
     arcs = analyze_arcs(source, str(path), exclude=DEFAULT_EXCLUDE, partial=PARTIAL)
     executed = normalize_executed(raw, arcs)
     analysis = analyze_source(source, str(path))
+    if MADE_UP_LINES:
+        allowed = made_up_lines(path)
+        extra = set(report["executed_lines"]) - set(analysis.executed(lines))
+        if extra and extra <= allowed:
+            assert set(analysis.executed(lines)) <= set(report["executed_lines"])
+            theirs = set(map(tuple, report["executed_branches"]))
+            mine = set(arcs.executed_branch_arcs(executed))
+            assert mine <= theirs
+            assert all(end in extra for _, end in theirs - mine), theirs - mine
+            return
     assert sorted(analysis.executed(lines)) == report["executed_lines"]
     assert arcs.missing_arcs(executed) == sorted(map(tuple, report["missing_branches"]))
     assert arcs.executed_branch_arcs(executed) == sorted(map(tuple, report["executed_branches"]))
@@ -471,8 +515,18 @@ def test_both_cores_report_the_same_branches(program: Path) -> None:
         settrace.stop()
     traced_lines, traced_arcs = settrace.drain()
     lines, arcs = Measured(program).run()
-    assert _judged(program, lines, arcs) == _judged(
-        program, traced_lines[target], traced_arcs[target])
+    probed = _judged(program, lines, arcs)
+    traced = _judged(program, traced_lines[target], traced_arcs[target])
+    if MADE_UP_LINES and probed != traced:
+        # Only lines that plain code reaches through a made-up instruction
+        # (see check_same_as_coverage), and the arcs into them, may differ.
+        extra = set(traced[2]) - set(probed[2])
+        assert extra and extra <= made_up_lines(program)
+        assert set(probed[2]) <= set(traced[2])
+        assert set(probed[0]) <= set(traced[0])
+        assert all(end in extra for _, end in set(traced[0]) - set(probed[0]))
+        return
+    assert probed == traced
 
 
 def _main_module(path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
