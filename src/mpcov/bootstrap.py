@@ -68,14 +68,16 @@ def activate(via: str = "pth") -> "Recorder | None":
         file_filter = FileFilter(manifest.get("rules") or {})
         probes = None
         # Branch probes on every Python (docs/branches.md): without them,
-        # branch mode records every line event of measured code.
-        if branch:
+        # branch mode records every line event of measured code. Line probes
+        # are the probes core (3.11).
+        if branch or core_name == "probes":
             from mpcov.rewrite import ProbeLoader, default_cache_dir
 
             probes = ProbeLoader(
                 file_filter.wanted,
                 manifest.get("probe_cache") or default_cache_dir(),
                 lambda msg: warn(msg, "no-probes"),
+                "branch" if branch else "lines",
             )
         rec = Recorder(
             manifest,

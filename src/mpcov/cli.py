@@ -63,7 +63,8 @@ def _run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--branch", action="store_true", default=None, help="measure branches")
     run.add_argument("-a", "--append", action="store_true",
                      help="add to the existing data instead of starting afresh")
-    run.add_argument("--core", choices=["monitoring", "settrace"], help="the tracer core")
+    run.add_argument("--core", choices=["monitoring", "settrace", "probes"],
+                     help="the tracer core")
     run.add_argument("--no-combine", action="store_true",
                      help="leave the per-process fragments uncombined")
     run.add_argument("target", help="the script (or module, with -m) to run")

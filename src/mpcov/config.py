@@ -274,6 +274,7 @@ _CORES: Final[Mapping[str, str]] = MappingProxyType(
     # coverage.py's core names map to the mpcov core that works the same way.
     {"monitoring": "monitoring", "sysmon": "monitoring"}
     | {"settrace": "settrace", "ctrace": "settrace", "pytrace": "settrace"}
+    | {"probes": "probes"}
 )
 # Regexes as text, compiled at first use (re caches them): most runs never
 # need them, and compiling costs a few ms at every `mpcov run`.
@@ -413,7 +414,8 @@ def _to_core(raw: object, ctx: _Ctx) -> str | None:
     if not value:
         return None
     if value not in _CORES:
-        raise _bad(ctx, "one of monitoring, settrace (or coverage.py's sysmon, ctrace)", raw)
+        raise _bad(ctx, "one of monitoring, settrace, probes (or coverage.py's sysmon, ctrace)",
+                   raw)
     return _CORES[value]
 
 

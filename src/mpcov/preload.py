@@ -39,7 +39,11 @@ if TYPE_CHECKING:
 
 #: What a measuring child imports after bootstrap and manifest, by mode.
 COMMON = ("mpcov.select", "mpcov.fragment", "mpcov.sigwatch", "mpcov.lifecycle", "mpcov.cores")
-CORES = {"monitoring": ("mpcov.cores.monitoring",), "settrace": ("mpcov.cores.settrace",)}
+CORES = {
+    "monitoring": ("mpcov.cores.monitoring",),
+    "settrace": ("mpcov.cores.settrace",),
+    "probes": ("mpcov.cores.lineprobe", "mpcov.rewrite"),
+}
 BRANCH = ("mpcov.rewrite",)
 
 #: Version of the cache file's layout.
@@ -56,7 +60,7 @@ def child_code(core: str, branch: bool, cache_dir: str | None = None) -> dict[st
     external: Any = sys.modules["_frozen_importlib_external"]
     names = [*COMMON, *CORES.get(core, ())]
     if branch:
-        names += BRANCH
+        names += [name for name in BRANCH if name not in names]
     here = os.path.dirname(os.path.abspath(mpcov.__file__ or ""))
     files: list[tuple[str, str, int, int]] = []
     for name in names:

@@ -1,7 +1,8 @@
-"""Branch probes: the syntax rewrite that lets ``sys.monitoring`` measure arcs cheaply.
+"""Branch probes: the syntax rewrite that lets the cores measure arcs cheaply.
 
-On Python 3.12+ mpcov measures branches with ``LINE`` events only, each one
-disabled after it first fires, as in line mode. That needs every way out of
+mpcov measures branches as it measures lines: each location recorded once
+(with ``sys.monitoring``, each ``LINE`` event disabled after it first fires;
+with settrace, a code object dropped once all its locations ran). That needs every way out of
 a branch line to have a location of its own, reached by that way alone:
 
 * A way that *enters a suite* (an ``if`` or loop body, an ``else`` body, the

@@ -1,4 +1,4 @@
-"""Branch probes in the test modules pytest rewrites (Python 3.12+, branch mode).
+"""Branch probes in the test modules pytest rewrites (branch mode).
 
 pytest compiles test modules and ``conftest.py`` files itself, to rewrite
 their ``assert`` statements (``_pytest.assertion.rewrite``), so they never

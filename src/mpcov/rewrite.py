@@ -1,7 +1,9 @@
-"""Importing measured modules with branch probes, from a cache (Python 3.12+, branch mode).
+"""Importing measured modules with probes, from a cache.
 
-This is the measured-process side of :mod:`mpcov.probes`. In branch mode the
-``sys.monitoring`` core asks the import system for probed code: the
+This is the measured-process side of :mod:`mpcov.probes` (branch probes,
+either core, branch mode) and :mod:`mpcov.lineprobes` (line probes, the
+``probes`` core of CPython 3.11). The core asks the import system for probed
+code: the
 :class:`ProbeLoader` hook replaces ``SourceFileLoader.get_code`` so that a
 measured ``.py`` file compiles with its probes, and records the file's witness
 tables (which arcs each line and each probe imply). Code objects it did not
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 CACHE_FORMAT = 3
 
 #: The modules whose code decides what a probed file holds.
-_REWRITERS = ("probes.py", "arcs.py", "analysis.py")
+_REWRITERS = ("probes.py", "arcs.py", "analysis.py", "lineprobes.py")
 _stamp: tuple[Any, ...] | None = None
 
 
@@ -91,10 +93,16 @@ def _main_module(path: str) -> Any:
 
 
 def _same_code(old: CodeType, new: CodeType) -> bool:
-    """Is `new` `old` compiled with probes (same names, constants, closure)?"""
+    """Is `new` `old` compiled with probes (same names, constants, closure)?
+    Line probes add a function constant (the probe) and may add the name
+    ``BaseException`` (a last ``except`` clause of their own)."""
     code_type = type(old)
+    function_type = type(_same_code)
+    names = new.co_names
+    if "BaseException" not in old.co_names:
+        names = tuple(name for name in names if name != "BaseException")
     return (
-        old.co_names == new.co_names
+        old.co_names == names
         and old.co_varnames == new.co_varnames
         and old.co_freevars == new.co_freevars
         and old.co_cellvars == new.co_cellvars
@@ -102,7 +110,7 @@ def _same_code(old: CodeType, new: CodeType) -> bool:
         and old.co_kwonlyargcount == new.co_kwonlyargcount
         and old.co_flags == new.co_flags
         and [c for c in old.co_consts if type(c) is not code_type]
-        == [c for c in new.co_consts if type(c) is not code_type]
+        == [c for c in new.co_consts if type(c) not in (code_type, function_type)]
     )
 
 
@@ -176,19 +184,31 @@ def default_cache_dir() -> str:
 
 
 class ProbeLoader:
-    """Compiles measured modules with branch probes; remembers their witness tables.
+    """Compiles measured modules with probes; remembers their witness tables.
 
     `wanted(path)` says whether a file is measured; `cache_dir` is where
     probed code is cached (None: no cache); `warn(message)` reports a file
-    that could not be probed (once per file).
+    that could not be probed (once per file). `kind` is ``branch`` (branch
+    probes, :mod:`mpcov.probes`) or ``lines`` (the line probes of the
+    ``probes`` core, :mod:`mpcov.lineprobes`, which has no witnesses); the
+    core using line probes sets `finish`, which turns code as cached into
+    the code that runs (its probe function in place of the placeholder).
     """
 
     def __init__(
-        self, wanted: Callable[[str], bool], cache_dir: str | None, warn: Callable[[str], None]
+        self,
+        wanted: Callable[[str], bool],
+        cache_dir: str | None,
+        warn: Callable[[str], None],
+        kind: str = "branch",
     ) -> None:
         self._wanted = wanted
         self._cache_dir = cache_dir
         self._warn = warn
+        self.kind = kind
+        self.finish: Callable[[CodeType], CodeType] | None = None
+        self._runpy_wait: Callable[[], None] | None = None
+        self._runpy_undo: Callable[[], None] | None = None
         #: filename -> (line witnesses, probe witnesses)
         self.tables: dict[str, tuple[Witnesses, Witnesses]] = {}
         #: ids of every probed code object (kept alive by `_modules`)
@@ -237,6 +257,43 @@ class ProbeLoader:
             from mpcov.lifecycle import after_import  # (loaded already)
 
             self._pytest_wait = after_import(_PYTEST_REWRITE, self._patch_pytest)
+        if self.kind == "lines":
+            # runpy.run_path compiles the file itself (a spawn worker's main
+            # module): line probes have no other way to see that code.
+            runpy = sys.modules.get("runpy")
+            if runpy is not None:
+                self._patch_runpy(runpy)
+            else:
+                from mpcov.lifecycle import after_import
+
+                self._runpy_wait = after_import("runpy", self._patch_runpy)
+
+    def _patch_runpy(self, module: Any) -> None:
+        self._runpy_wait = None
+        real = getattr(module, "_get_code_from_file", None)
+        if (
+            self._real_get_code is None
+            or self._runpy_undo is not None
+            or getattr(getattr(real, "__code__", None), "co_argcount", 0) != 2
+        ):
+            return  # not 3.11's _get_code_from_file(run_name, fname) -> (code, fname)
+        probed = self.probed_code
+        assert real is not None
+
+        def _get_code_from_file(*args: Any) -> Any:
+            fname = args[-1] if args else None
+            if isinstance(fname, str) and os.path.isabs(fname):
+                code = probed(fname)
+                if code is not None:
+                    return code, fname
+            return real(*args)
+
+        def undo() -> None:
+            if module._get_code_from_file is _get_code_from_file:
+                module._get_code_from_file = real
+
+        module._get_code_from_file = _get_code_from_file
+        self._runpy_undo = undo
 
     def _patch_pytest(self, module: Any) -> None:
         self._pytest_wait = None
@@ -262,6 +319,12 @@ class ProbeLoader:
         if wait is not None:
             wait()
         undo, self._pytest_undo = self._pytest_undo, None
+        if undo is not None:
+            undo()
+        wait, self._runpy_wait = self._runpy_wait, None
+        if wait is not None:
+            wait()
+        undo, self._runpy_undo = self._runpy_undo, None
         if undo is not None:
             undo()
 
@@ -290,9 +353,11 @@ class ProbeLoader:
         except (SyntaxError, OSError):
             return None  # the usual compile reports it, as usual
         except Exception as exc:
-            self._warn(f"no branch probes in {path} ({exc!r}); measuring it the slow way")
+            self._warn(f"no probes in {path} ({exc!r}); measuring it the slow way")
             return None
         code, by_line, by_probe = entry
+        if self.finish is not None:
+            code = self.finish(code)
         self.register(path, code, by_line, by_probe)
         return code
 
@@ -312,12 +377,19 @@ class ProbeLoader:
     def _probe(
         self, path: str, key: tuple[Any, ...], flavour: Flavour | None
     ) -> tuple[CodeType, Witnesses, Witnesses]:
-        from mpcov.probes import probe_source
-
         with open(path, "rb") as f:
             raw = f.read()
         then = None if flavour is None else flavour.compiler(raw)
-        entry = probe_source(_external.decode_source(raw), path, then)
+        source = _external.decode_source(raw)
+        entry: tuple[CodeType, Witnesses, Witnesses]
+        if self.kind == "lines":
+            from mpcov.lineprobes import probe_lines
+
+            entry = (probe_lines(source, path, then), {}, {})
+        else:
+            from mpcov.probes import probe_source
+
+            entry = probe_source(source, path, then)
         self._write_cache(path, key, flavour, entry)
         return entry
 
@@ -326,6 +398,8 @@ class ProbeLoader:
             return None
         name = os.path.basename(path)[:-3]
         tag = sys.implementation.cache_tag
+        if self.kind != "branch":
+            tag += "." + self.kind
         if flavour is not None:
             tag += "." + flavour.tag
         # Tells same-named files apart; any stable digest does (the entry's

@@ -1,9 +1,10 @@
-"""Run a script as ``python SCRIPT ARGS`` does, compiled with branch probes.
+"""Run a script as ``python SCRIPT ARGS`` does, compiled with probes.
 
 The interpreter compiles the script it is given itself, without the import
-system, so in branch mode a script run that way would be measured the slow
-way at first (see ``docs/branches.md``). ``mpcov run --branch script.py`` therefore
-starts ``python -c <RUNNER> script.py ARGS``: the runner sets up
+system, so in branch mode (and on 3.11 with the line-probes core) a script
+run that way would be measured the slow way (see ``docs/branches.md``).
+``mpcov run --branch script.py`` (and ``mpcov run script.py`` on 3.11)
+therefore starts ``python -c <RUNNER> script.py ARGS``: the runner sets up
 ``sys.argv``, ``sys.path[0]`` and the ``__main__`` module as the interpreter
 would, compiles the script with its probes, and runs it.
 
@@ -30,7 +31,8 @@ RUNNER = "__import__('mpcov.runscript').runscript.main()"
 def launch_command(argv: Sequence[str], *, module: bool, env: Mapping[str, str]) -> list[str]:
     """The command that runs `argv` (``[-m] target args...``) under measurement.
 
-    Scripts go through the runner when the run measures branches; everything
+    Scripts go through the runner when the run compiles probes (branch
+    mode, or the probes core of 3.11); everything
     else runs as ``python [-m] ...``.
     """
     plain = [sys.executable, *(["-m"] if module else []), *argv]
@@ -49,7 +51,11 @@ def _probes_needed(env: Mapping[str, str]) -> bool:
         manifest = read_manifest(path)
     except ManifestError:
         return False
-    return bool(manifest.get("branch"))
+    if manifest.get("branch"):
+        return True
+    from mpcov.cores import choose_core
+
+    return choose_core(env.get("MPCOV_CORE") or manifest.get("core"), False)[0] == "probes"
 
 
 def main() -> None:
@@ -83,7 +89,7 @@ def main() -> None:
 
 
 def _probed(path: str) -> CodeType | None:
-    """`path` compiled with branch probes by this process's core, if it measures it."""
+    """`path` compiled with probes by this process's core, if it measures it."""
     from mpcov import bootstrap
 
     recorder = bootstrap.recorder

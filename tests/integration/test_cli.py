@@ -957,7 +957,7 @@ def test_debug(tmp_path: Path) -> None:
     assert f"config file: {tmp_path / '.coveragerc'}\n" in out
     assert f"omit: ('*/mod.py',)  [{tmp_path / '.coveragerc'} [run]]\n" in out
     core_line = next(line for line in out.splitlines() if line.strip().startswith("core:"))
-    expected_core = "monitoring" if sys.version_info >= (3, 12) else "settrace"
+    expected_core = "monitoring" if sys.version_info >= (3, 12) else "probes"
     assert core_line.split(":", 1)[1].strip().startswith(f"{expected_core}: ")
     assert len(core_line.split(":", 2)[2].strip()) > 5  # says why
     size = (tmp_path / ".mpcov").stat().st_size

@@ -181,13 +181,18 @@ def test_drain_returns_only_new_lines(core_name: str, tmp_path: Path) -> None:
 def test_choose_core_explains_its_choice() -> None:
     """`mpcov debug` shows why a core was chosen."""
     name, why = choose_core(None)
-    assert name == ("monitoring" if HAS_MONITORING else "settrace")
+    assert name == ("monitoring" if HAS_MONITORING else "probes")
     assert why
     assert choose_core("settrace") == ("settrace", "requested")
     if not HAS_MONITORING:
         name, why = choose_core("monitoring")
-        assert name == "settrace"
+        assert name == "probes"  # the best one 3.11 has, for lines
         assert "3.12" in why
+        assert choose_core("probes") == ("probes", "requested")
+    else:
+        name, why = choose_core("probes")
+        assert name == "monitoring"
+        assert "3.11" in why
 
 
 @pytest.mark.skipif(not HAS_MONITORING, reason="sys.monitoring needs Python 3.12+")
@@ -317,8 +322,15 @@ def test_branch_mode_records_threads_and_drains_only_new_arcs(program: Path) -> 
 
 
 def test_branch_mode_does_not_change_the_core() -> None:
-    """Both cores measure branches; the monitoring one needs its probe loader."""
-    assert choose_core(None, branch=True) == choose_core(None)
+    """Both tracing cores measure branches; the monitoring one needs its probe
+    loader. On 3.11 branches are traced (settrace), lines probed."""
+    if HAS_MONITORING:
+        assert choose_core(None, branch=True) == choose_core(None)
+    else:
+        name, why = choose_core(None, branch=True)
+        assert name == "settrace"
+        assert "branch" in why
+        assert choose_core("probes", branch=True)[0] == "settrace"
     assert choose_core("settrace", branch=True) == ("settrace", "requested")
     if HAS_MONITORING:
         assert choose_core("monitoring", branch=True) == ("monitoring", "requested")

@@ -26,15 +26,16 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-CORES = ("monitoring", "settrace")
+CORES = ("monitoring", "settrace", "probes")
 
 
 def choose_core(requested: str | None, branch: bool = False) -> tuple[str, str]:
     """Pick a core for this interpreter: (name, why).
 
     `requested` comes from the configuration or ``MPCOV_CORE``; ``None`` means
-    the best one available. `branch` does not change the choice: both cores
-    record arcs.
+    the best one available: ``monitoring`` on 3.12+; on 3.11 ``probes`` for
+    lines (``mpcov.cores.lineprobe``) and ``settrace`` for branches (with
+    branch probes, which need line events).
     """
     has_monitoring = sys.version_info >= (3, 12)
     if requested == "settrace":
@@ -42,10 +43,25 @@ def choose_core(requested: str | None, branch: bool = False) -> tuple[str, str]:
     if requested == "monitoring":
         if has_monitoring:
             return "monitoring", "requested"
-        return "settrace", "requested monitoring, but sys.monitoring needs Python 3.12+"
+        fallback = "requested monitoring, but sys.monitoring needs Python 3.12+"
+    elif requested == "probes":
+        if has_monitoring:
+            return "monitoring", "requested probes, which are for 3.11 (3.12+ has sys.monitoring)"
+        fallback = "requested probes"
+    else:
+        fallback = "sys.monitoring is not available before Python 3.12"
     if has_monitoring:
         return "monitoring", "sys.monitoring is available (Python 3.12+)"
-    return "settrace", "sys.monitoring is not available before Python 3.12"
+    if branch:
+        return "settrace", f"{fallback}; branches are traced (with branch probes)"
+    from mpcov.cores.lineprobe import unusable
+
+    why = unusable()
+    if why is not None:
+        return "settrace", f"{fallback}, and line probes cannot run: {why}"
+    if fallback == "requested probes":
+        return "probes", "requested"
+    return "probes", f"{fallback}: self-removing line probes"
 
 
 def drain_lines(pending: list[tuple[str, int]]) -> dict[str, set[int]]:
@@ -158,7 +174,14 @@ def make_core(
 ) -> object:
     """Create the named core; `branch` records arcs. The monitoring core
     measures branches through `probes` (an ``mpcov.rewrite.ProbeLoader``);
-    the settrace core uses them when given, and records arcs itself otherwise."""
+    the settrace core uses them when given, and records arcs itself otherwise;
+    the probes core (lines only) needs them (a loader of kind ``lines``)."""
+    if name == "probes":
+        from mpcov.cores.lineprobe import LineProbeCore
+
+        if branch or probes is None:
+            raise ValueError("the probes core measures lines, through a probe loader")
+        return LineProbeCore(wanted, notify, probes)
     if name == "monitoring":
         from mpcov.cores.monitoring import MonitoringCore
 

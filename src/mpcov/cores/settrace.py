@@ -143,6 +143,11 @@ class SettraceCore:
         self._by_id: ById = {}
         self._sweep_at = _SWEEP_MIN
         self._active = False
+        # Line mode, as the fallback of the probes core: code objects not to
+        # trace (they record themselves), and what to call with any other
+        # measured code object before tracing it (ProbeLoader.adopt).
+        self.skip_ids: set[int] = set()
+        self.adopt: Callable[[CodeType], None] | None = None
         if not branch:
             self._global: TraceFn = self._global_lines()
         elif probes is None:
@@ -264,8 +269,14 @@ class SettraceCore:
         return global_trace
 
     def _decide_lines(self, code: CodeType) -> TraceFn | None:
-        filename = code.co_filename
-        tracer = self._make_tracer(code) if self._wanted(filename) else None
+        tracer = None
+        if self._wanted(code.co_filename) and id(code) not in self.skip_ids:
+            if self.adopt is not None:
+                try:
+                    self.adopt(code)
+                except Exception:
+                    pass  # never the program's problem: this code is traced anyway
+            tracer = self._make_tracer(code)
         self._cache(code, tracer)
         return tracer
 

@@ -1,0 +1,311 @@
+"""The ``probes`` core: self-removing line probes (CPython 3.11, line mode).
+
+3.11 has no ``sys.monitoring``, and ``sys.settrace`` calls a Python function
+for every function call of the process, which alone makes call-heavy code
+about four times slower. This core traces nothing. Measured files are
+compiled with a probe before every statement (:mod:`mpcov.lineprobes`,
+applied by the probe loader, :mod:`mpcov.rewrite`): ``PUSH_NULL; LOAD_CONST
+probe; PRECALL 0; CALL 0; POP_TOP``, on the statement's line. The probe's
+first run records ``(file, line)`` from its caller's frame, then writes a
+``JUMP_FORWARD`` over the probe's own ``PUSH_NULL`` in the code object's
+executable bytecode, so that every later run of the statement jumps over
+the probe: one instruction more than without mpcov.
+
+Writing the bytecode: in 3.11 the instructions a code object runs are stored
+in the object itself, from ``type(code).__basicsize__`` on (the
+``co_code_adaptive`` array, which the interpreter specializes in place).
+:func:`unusable` checks that layout on a fresh code object, and the opcode
+numbers by the bytecode magic number, before the core is chosen. A probe is
+only rewritten after its instructions were checked in ``co_code`` (the
+unspecialized copy), including that the constant called is this core's
+probe. ``PUSH_NULL`` and ``JUMP_FORWARD`` have no inline caches, so the
+interpreter's passes over the instructions (specializing them, or making
+``co_code``) stay aligned, and ``co_code`` of a rewritten code object is
+valid code (the probe skipped). The argument byte is written before the
+opcode: a thread seeing the write half done sees ``PUSH_NULL`` (which
+ignores its argument) or the finished jump.
+
+What the probes cannot see is code compiled elsewhere: the script of a
+``python script.py`` process (the interpreter compiles it), code given to
+``exec`` or ``eval``. For those, the core falls back to the settrace core,
+for the rest of the process: at start if the process runs a measured script
+file, and when an ``exec`` audit event shows measured code that has no
+probes. The fallback traces only such code (probed code objects are
+skipped) and gives the main script's functions probed code for their next
+calls (``ProbeLoader.adopt``), but pays settrace's cost per call.
+
+After a fork the child puts every probe the parent had removed back (the
+child records what it runs itself) and forgets the parent's data.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mpcov.cores import drain_lines
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import CodeType
+    from typing import Any
+
+    from mpcov.fragment import Arcs, Lines
+
+#: What probed code holds where the probe function goes (code with a function
+#: among its constants cannot be marshalled into the probe cache).
+PLACEHOLDER = b"\x00mpcov line probe"
+
+# CPython 3.11's opcodes, fixed by its bytecode magic number (3495).
+_MAGIC = (3495).to_bytes(2, "little") + b"\r\n"
+_POP_TOP = 1
+_PUSH_NULL = 2
+_RETURN_VALUE = 83
+_LOAD_CONST = 100
+_LOAD_NAME = 101
+_JUMP_FORWARD = 110
+_EXTENDED_ARG = 144
+_RESUME = 151
+_PRECALL = 166
+_CALL = 171
+_CALL_CACHES = 4  # inline cache entries after CALL (PRECALL has 1)
+
+_byte: Any = None  # a ctypes unsigned char type, once unusable() checked the layout
+_OFFSET = 0  # where a code object's executable bytecode starts in it
+
+
+def unusable() -> str | None:
+    """Why this interpreter cannot run the probes core, or None if it can."""
+    global _byte, _OFFSET
+    if _byte is not None:
+        return None
+    if sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11):
+        return "line probes are for CPython 3.11"
+    external: Any = sys.modules["_frozen_importlib_external"]
+    if external.MAGIC_NUMBER != _MAGIC:
+        return f"unknown bytecode (magic {external.MAGIC_NUMBER!r})"
+    # The probe's shape: PUSH_NULL, a load, PRECALL, CALL, their caches.
+    sample = compile("f()", "<mpcov>", "eval")
+    expected = bytes([_RESUME, 0, _PUSH_NULL, 0, _LOAD_NAME, 0, _PRECALL, 0, 0, 0, _CALL, 0,
+                      *([0] * (2 * _CALL_CACHES)), _RETURN_VALUE, 0])
+    if sample.co_code != expected:
+        return "unexpected bytecode"
+    try:
+        import _ctypes
+    except ImportError as exc:
+        return f"no _ctypes ({exc})"
+
+    class _Byte(_ctypes._SimpleCData):  # type: ignore[type-arg]  # ctypes.c_ubyte, unimported
+        _type_ = "B"
+
+    offset = type(sample).__basicsize__
+    raw = sample.co_code
+    try:
+        found = bytes((_Byte * len(raw)).from_address(id(sample) + offset))
+    except Exception as exc:
+        return f"code objects cannot be read ({exc!r})"
+    if found != raw:
+        return "unexpected code object layout"
+    _byte, _OFFSET = _Byte, offset
+    return None
+
+
+def _remove(code: CodeType, lasti: int, probe: object) -> int:
+    """Turn the probe whose call is at `lasti` in `code` into a jump over it;
+    return where the probe starts, or -1 if the instructions there are not
+    a call of `probe` as the rewrite makes it (then it stays)."""
+    raw = code.co_code
+    if raw[lasti] != _CALL:  # a Python callee: the frame points at CALL's last cache
+        lasti -= 2 * _CALL_CACHES
+    end = lasti + 2 + 2 * _CALL_CACHES
+    at = lasti - 6
+    if (
+        at < 2
+        or end >= len(raw)
+        or raw[lasti] != _CALL
+        or raw[lasti - 4] != _PRECALL
+        or raw[at] != _LOAD_CONST
+        or raw[end] != _POP_TOP
+    ):
+        return -1
+    index = raw[at + 1]
+    shift = 8
+    at -= 2
+    while at >= 0 and raw[at] == _EXTENDED_ARG:
+        index |= raw[at + 1] << shift
+        shift += 8
+        at -= 2
+    consts = code.co_consts
+    if at < 0 or raw[at] != _PUSH_NULL or index >= len(consts) or consts[index] is not probe:
+        return -1
+    where = id(code) + _OFFSET + at
+    _byte.from_address(where + 1).value = (end - at) // 2  # the jump's length, in units
+    _byte.from_address(where).value = _JUMP_FORWARD
+    return at
+
+
+def _restore(code: CodeType, at: int) -> None:
+    """Put back the probe :func:`_remove` turned into a jump at `at`."""
+    where = id(code) + _OFFSET + at
+    _byte.from_address(where).value = _PUSH_NULL
+    _byte.from_address(where + 1).value = 0
+
+
+_current: LineProbeCore | None = None  # the started core, for the audit hook
+_hooked = False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "exec":
+        core = _current
+        if core is not None:
+            core.on_exec(args[0])
+
+
+class LineProbeCore:
+    """Records executed lines through self-removing probes (CPython 3.11).
+
+    `probes` is the ``mpcov.rewrite.ProbeLoader`` (kind ``lines``) that
+    compiles measured modules with probes; the core gives it its probe
+    function (``finish``), and uses its ``install()``/``uninstall()``,
+    ``code_ids`` and ``adopt()``.
+    """
+
+    name = "probes"
+
+    def __init__(self, wanted: Callable[[str], bool], notify: Callable[[], None],
+                 probes: Any) -> None:
+        why = unusable()
+        if why is not None:
+            raise RuntimeError(f"the probes core cannot run here: {why}")
+        self._wanted = wanted
+        self._notify = notify
+        self.probes = probes
+        self._pending: list[tuple[str, int]] = []
+        self._seen: set[tuple[str, int]] = set()
+        self._patched: list[tuple[CodeType, int]] = []
+        self._recording = [False]
+        self._fallback: Any = None
+        self._probe = self._make_probe()
+        probes.finish = self.finish
+
+    def _make_probe(self) -> Callable[[], None]:
+        getframe = sys._getframe
+        pending = self._pending
+        seen = self._seen
+        patched = self._patched
+        recording = self._recording
+        notify = self._notify
+
+        def probe() -> None:
+            frame = getframe(1)
+            code = frame.f_code
+            if recording[0]:
+                key = (code.co_filename, frame.f_lineno)
+                if key not in seen:
+                    seen.add(key)
+                    pending.append(key)
+                    if len(pending) == 1:
+                        notify()
+            at = _remove(code, frame.f_lasti, probe)
+            if at >= 0:
+                patched.append((code, at))
+
+        return probe
+
+    def finish(self, code: CodeType) -> CodeType:
+        """`code` (probed module code, as cached) with this core's probe
+        function in place of :data:`PLACEHOLDER`, in every nested code object."""
+        probe = self._probe
+        code_type = type(code)
+
+        def swap(one: CodeType) -> CodeType:
+            consts = tuple(
+                probe if type(c) is bytes and c == PLACEHOLDER
+                else swap(c) if type(c) is code_type
+                else c
+                for c in one.co_consts
+            )
+            return one.replace(co_consts=consts)
+
+        return swap(code)
+
+    # -- the core interface ------------------------------------------------
+
+    def start(self) -> None:
+        """Record from now on: load measured modules with probes; fall back to
+        settrace for a measured script the interpreter compiles itself."""
+        global _current, _hooked
+        self._recording[0] = True
+        _current = self
+        self.probes.install()
+        if not _hooked:
+            sys.addaudithook(_audit)  # for good: audit hooks cannot be removed
+            _hooked = True
+        if self._fallback is not None:
+            self._fallback.start()
+        elif self._runs_measured_script():
+            self._fall_back()
+
+    def _runs_measured_script(self) -> bool:
+        argv = getattr(sys, "argv", None)
+        if not argv or argv[0] in ("", "-c", "-m"):
+            return False
+        import os  # (loaded already)
+
+        return bool(self._wanted(os.path.abspath(argv[0])))
+
+    def _fall_back(self) -> None:
+        from mpcov.cores.settrace import SettraceCore
+
+        fallback = SettraceCore(self._wanted, self._notify)
+        fallback.skip_ids = self.probes.code_ids
+        fallback.adopt = self.probes.adopt
+        self._fallback = fallback
+        if self._recording[0]:
+            fallback.start()
+
+    def on_exec(self, code: object) -> None:
+        """An ``exec`` audit event: measured code without probes falls back."""
+        if (
+            self._fallback is None
+            and self._recording[0]
+            and type(code) is type(self.on_exec.__code__)
+            and id(code) not in self.probes.code_ids
+            and self._wanted(code.co_filename)
+        ):
+            self._fall_back()
+
+    def stop(self) -> None:
+        """Stop recording (probes still run once each, recording nothing)."""
+        global _current
+        self._recording[0] = False
+        if _current is self:
+            _current = None
+        self.probes.uninstall()
+        if self._fallback is not None:
+            self._fallback.stop()
+
+    def pending(self) -> bool:
+        """Is there data a drain would return?"""
+        return bool(self._pending) or (self._fallback is not None and self._fallback.pending())
+
+    def drain(self) -> tuple[Lines, Arcs]:
+        """New lines since the last drain."""
+        lines = drain_lines(self._pending)
+        if self._fallback is not None:
+            for filename, found in self._fallback.drain()[0].items():
+                lines.setdefault(filename, set()).update(found)
+        return lines, {}
+
+    def after_fork_in_child(self) -> None:
+        """Forget what the parent saw, and put back the probes it removed:
+        the child records every line it runs from here on."""
+        patched = self._patched
+        for code, at in patched:
+            _restore(code, at)
+        del patched[:]
+        self._seen.clear()
+        del self._pending[:]
+        if self._fallback is not None:
+            self._fallback.after_fork_in_child()
