@@ -77,7 +77,7 @@ def activate(via: str = "pth") -> "Recorder | None":
                 file_filter.wanted,
                 manifest.get("probe_cache") or default_cache_dir(),
                 lambda msg: warn(msg, "no-probes"),
-                "branch" if branch else "lines",
+                ("branch+lines" if branch else "lines") if core_name == "probes" else "branch",
             )
         rec = Recorder(
             manifest,

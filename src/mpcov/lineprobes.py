@@ -154,6 +154,26 @@ def _is_placeholder(node: ast.expr) -> bool:
     )
 
 
+def compiler_with_line_probes(
+    then: Callable[[ast.Module], CodeType] | None, path: str
+) -> Callable[[ast.Module], CodeType]:
+    """What compiles a syntax tree with line probes added (by `then`, if given):
+    branch mode of the probes core adds them to the branch-probed tree, once
+    its witnesses are known (line probes change no arc)."""
+
+    def compile_probed(tree: ast.Module) -> CodeType:
+        add_probes(tree)
+        with warnings.catch_warnings():
+            if then is None:
+                warnings.simplefilter("ignore")  # as mpcov.probes: warned once by the usual compile
+                return compile(tree, path, "exec", dont_inherit=True)
+            # pytest's own warnings about asserts are shown, as without mpcov.
+            warnings.filterwarnings("ignore", _CALLED_CONSTANT, SyntaxWarning)
+            return then(tree)
+
+    return compile_probed
+
+
 def probe_lines(
     source: str, path: str, then: Callable[[ast.Module], CodeType] | None = None
 ) -> CodeType:
@@ -166,13 +186,4 @@ def probe_lines(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tree = ast.parse(source, path)  # first: a SyntaxError is the compiler's own
-    add_probes(tree)
-    with warnings.catch_warnings():
-        if then is None:
-            warnings.simplefilter("ignore")  # as mpcov.probes: warned once by the usual compile
-            code = compile(tree, path, "exec", dont_inherit=True)
-        else:
-            # pytest's own warnings about asserts are shown, as without mpcov.
-            warnings.filterwarnings("ignore", _CALLED_CONSTANT, SyntaxWarning)
-            code = then(tree)
-    return code
+    return compiler_with_line_probes(then, path)(tree)

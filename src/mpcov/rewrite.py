@@ -189,10 +189,11 @@ class ProbeLoader:
     `wanted(path)` says whether a file is measured; `cache_dir` is where
     probed code is cached (None: no cache); `warn(message)` reports a file
     that could not be probed (once per file). `kind` is ``branch`` (branch
-    probes, :mod:`mpcov.probes`) or ``lines`` (the line probes of the
-    ``probes`` core, :mod:`mpcov.lineprobes`, which has no witnesses); the
-    core using line probes sets `finish`, which turns code as cached into
-    the code that runs (its probe function in place of the placeholder).
+    probes, :mod:`mpcov.probes`), ``lines`` (the line probes of the
+    ``probes`` core, :mod:`mpcov.lineprobes`, which need no witnesses) or
+    ``branch+lines`` (both: the probes core in branch mode); a core using
+    line probes sets `finish`, which turns code as cached into the code that
+    runs (its probe function in place of the placeholder).
     """
 
     def __init__(
@@ -257,7 +258,7 @@ class ProbeLoader:
             from mpcov.lifecycle import after_import  # (loaded already)
 
             self._pytest_wait = after_import(_PYTEST_REWRITE, self._patch_pytest)
-        if self.kind == "lines":
+        if self.kind != "branch":
             # runpy.run_path compiles the file itself (a spawn worker's main
             # module): line probes have no other way to see that code.
             runpy = sys.modules.get("runpy")
@@ -389,6 +390,10 @@ class ProbeLoader:
         else:
             from mpcov.probes import probe_source
 
+            if self.kind == "branch+lines":  # branch probes, then line probes
+                from mpcov.lineprobes import compiler_with_line_probes
+
+                then = compiler_with_line_probes(then, path)
             entry = probe_source(source, path, then)
         self._write_cache(path, key, flavour, entry)
         return entry
@@ -399,7 +404,7 @@ class ProbeLoader:
         name = os.path.basename(path)[:-3]
         tag = sys.implementation.cache_tag
         if self.kind != "branch":
-            tag += "." + self.kind
+            tag += "." + self.kind.replace("+", "-")
         if flavour is not None:
             tag += "." + flavour.tag
         # Tells same-named files apart; any stable digest does (the entry's

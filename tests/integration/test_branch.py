@@ -315,11 +315,11 @@ def test_branch_and_line_data_do_not_mix(tmp_path: Path) -> None:
 
 def test_branch_core_is_the_line_core(tmp_path: Path) -> None:
     """Branch coverage runs on the same core as line coverage: sys.monitoring on
-    3.12+, settrace on 3.11; `--core settrace` still gives the settrace core, with the
-    same results."""
+    3.12+, line probes on 3.11; `--core settrace` still gives the settrace core, with
+    the same results."""
     write(tmp_path, {"prog.py": HELPER + "check(3)\n", ".coveragerc": "[run]\nbranch = True\n"})
     out = ok(tool("mpcov", "debug", "sys", cwd=tmp_path)).stdout
-    expected = "monitoring" if sys.version_info >= (3, 12) else "settrace"
+    expected = "monitoring" if sys.version_info >= (3, 12) else "probes"
     assert f"core: {expected}: " in out
     assert ok(tool("mpcov", "run", "prog.py", cwd=tmp_path)).stderr == ""
     default = ok(tool("mpcov", "json", "-o", "-", cwd=tmp_path)).stdout

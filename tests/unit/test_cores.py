@@ -322,16 +322,13 @@ def test_branch_mode_records_threads_and_drains_only_new_arcs(program: Path) -> 
 
 
 def test_branch_mode_does_not_change_the_core() -> None:
-    """Both tracing cores measure branches; the monitoring one needs its probe
-    loader. On 3.11 branches are traced (settrace), lines probed."""
-    if HAS_MONITORING:
-        assert choose_core(None, branch=True) == choose_core(None)
-    else:
-        name, why = choose_core(None, branch=True)
-        assert name == "settrace"
-        assert "branch" in why
-        assert choose_core("probes", branch=True)[0] == "settrace"
+    """Every core measures branches; monitoring and probes need their probe loader."""
+    assert choose_core(None, branch=True) == choose_core(None)
     assert choose_core("settrace", branch=True) == ("settrace", "requested")
+    if not HAS_MONITORING:
+        assert choose_core("probes", branch=True) == ("probes", "requested")
+        with pytest.raises(ValueError, match="probe loader"):
+            make_core("probes", lambda f: False, lambda: None, branch=True)
     if HAS_MONITORING:
         assert choose_core("monitoring", branch=True) == ("monitoring", "requested")
         with pytest.raises(ValueError, match="needs probes"):

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-# Both cores measure branches with probes (sys.monitoring from 3.12); the
-# default is monitoring where there is one.
-CORES = ["settrace", "monitoring"] if sys.version_info >= (3, 12) else ["settrace"]
+# Every core measures branches with probes: settrace, and the default one,
+# monitoring from 3.12, line probes (the probes core) on 3.11.
+CORES = ["settrace", "monitoring"] if sys.version_info >= (3, 12) else ["settrace", "probes"]
 DEFAULT_CORE = CORES[-1]
 #: 3.11's compiler gives the instructions it makes up (a ``finally`` copy's
 #: re-raise, an implicit ``return None``) the line of the code compiled just
@@ -76,7 +76,8 @@ class Measured:
         self.warnings: list[str] = []
         wanted: Callable[[str], bool] = lambda f: f == self.target  # noqa: E731
         self.probes = ProbeLoader(wanted, str(cache_dir) if cache_dir else None,
-                                  self.warnings.append)
+                                  self.warnings.append,
+                                  "branch+lines" if core == "probes" else "branch")
         self.notified: list[int] = []
         self.core: Any = make_core(core, wanted, lambda: self.notified.append(1),
                                    branch=True, probes=self.probes)

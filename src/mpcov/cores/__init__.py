@@ -33,9 +33,9 @@ def choose_core(requested: str | None, branch: bool = False) -> tuple[str, str]:
     """Pick a core for this interpreter: (name, why).
 
     `requested` comes from the configuration or ``MPCOV_CORE``; ``None`` means
-    the best one available: ``monitoring`` on 3.12+; on 3.11 ``probes`` for
-    lines (``mpcov.cores.lineprobe``) and ``settrace`` for branches (with
-    branch probes, which need line events).
+    the best one available: ``monitoring`` on 3.12+, ``probes``
+    (``mpcov.cores.lineprobe``) on CPython 3.11, else ``settrace``. `branch`
+    does not change the choice: every core records arcs.
     """
     has_monitoring = sys.version_info >= (3, 12)
     if requested == "settrace":
@@ -52,8 +52,6 @@ def choose_core(requested: str | None, branch: bool = False) -> tuple[str, str]:
         fallback = "sys.monitoring is not available before Python 3.12"
     if has_monitoring:
         return "monitoring", "sys.monitoring is available (Python 3.12+)"
-    if branch:
-        return "settrace", f"{fallback}; branches are traced (with branch probes)"
     from mpcov.cores.lineprobe import unusable
 
     why = unusable()
@@ -175,13 +173,14 @@ def make_core(
     """Create the named core; `branch` records arcs. The monitoring core
     measures branches through `probes` (an ``mpcov.rewrite.ProbeLoader``);
     the settrace core uses them when given, and records arcs itself otherwise;
-    the probes core (lines only) needs them (a loader of kind ``lines``)."""
+    the probes core needs them (a loader of kind ``lines``, or
+    ``branch+lines`` with `branch`)."""
     if name == "probes":
         from mpcov.cores.lineprobe import LineProbeCore
 
-        if branch or probes is None:
-            raise ValueError("the probes core measures lines, through a probe loader")
-        return LineProbeCore(wanted, notify, probes)
+        if probes is None:
+            raise ValueError("the probes core needs its probe loader")
+        return LineProbeCore(wanted, notify, probes, branch)
     if name == "monitoring":
         from mpcov.cores.monitoring import MonitoringCore
 

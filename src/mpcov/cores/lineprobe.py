@@ -1,4 +1,4 @@
-"""The ``probes`` core: self-removing line probes (CPython 3.11, line mode).
+"""The ``probes`` core: self-removing line probes (CPython 3.11).
 
 3.11 has no ``sys.monitoring``, and ``sys.settrace`` calls a Python function
 for every function call of the process, which alone makes call-heavy code
@@ -36,13 +36,22 @@ calls (``ProbeLoader.adopt``), but pays settrace's cost per call.
 
 After a fork the child puts every probe the parent had removed back (the
 child records what it runs itself) and forgets the parent's data.
+
+Branch mode: measured files get branch probes (:mod:`mpcov.probes`: a
+``pass`` on a line of its own from 2^29 up on each way out of a branch that
+has no location of its own), then line probes, which are also put before
+those ``pass`` statements. A probe on a probe line records the probe and
+where it starts (copies of a ``finally`` body differ); lines and probes
+become arcs at drain time through the file's witness tables, as in the
+other cores (``docs/branches.md``). The fallback then is the settrace core
+in branch mode, for unprobed code only.
 """
 
 from __future__ import annotations
 
 import sys
 
-from mpcov.cores import drain_lines
+from mpcov.cores import PROBE_BASE, drain_lines, drain_probed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -165,24 +174,27 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 class LineProbeCore:
     """Records executed lines through self-removing probes (CPython 3.11).
 
-    `probes` is the ``mpcov.rewrite.ProbeLoader`` (kind ``lines``) that
-    compiles measured modules with probes; the core gives it its probe
-    function (``finish``), and uses its ``install()``/``uninstall()``,
-    ``code_ids`` and ``adopt()``.
+    `probes` is the ``mpcov.rewrite.ProbeLoader`` (kind ``lines``, or
+    ``branch+lines`` with `branch`) that compiles measured modules with
+    probes; the core gives it its probe function (``finish``), and uses its
+    ``install()``/``uninstall()``, ``code_ids``, ``adopt()`` and ``tables``.
     """
 
     name = "probes"
 
     def __init__(self, wanted: Callable[[str], bool], notify: Callable[[], None],
-                 probes: Any) -> None:
+                 probes: Any, branch: bool = False) -> None:
         why = unusable()
         if why is not None:
             raise RuntimeError(f"the probes core cannot run here: {why}")
         self._wanted = wanted
         self._notify = notify
         self.probes = probes
+        self._branch = branch
         self._pending: list[tuple[str, int]] = []
-        self._seen: set[tuple[str, int]] = set()
+        # Branch mode: (file, probe line, where the probe starts) of probes run.
+        self._probe_hits: list[tuple[str, int, int]] = []
+        self._seen: set[tuple[str, int, int]] = set()
         self._patched: list[tuple[CodeType, int]] = []
         self._recording = [False]
         self._fallback: Any = None
@@ -192,6 +204,7 @@ class LineProbeCore:
     def _make_probe(self) -> Callable[[], None]:
         getframe = sys._getframe
         pending = self._pending
+        hits = self._probe_hits
         seen = self._seen
         patched = self._patched
         recording = self._recording
@@ -200,16 +213,28 @@ class LineProbeCore:
         def probe() -> None:
             frame = getframe(1)
             code = frame.f_code
-            if recording[0]:
-                key = (code.co_filename, frame.f_lineno)
-                if key not in seen:
-                    seen.add(key)
-                    pending.append(key)
-                    if len(pending) == 1:
-                        notify()
             at = _remove(code, frame.f_lasti, probe)
             if at >= 0:
                 patched.append((code, at))
+            if not recording[0]:
+                return
+            filename = code.co_filename
+            line = frame.f_lineno
+            if line >= PROBE_BASE:  # a branch probe: which copy matters
+                key = (filename, line, at)
+                if key in seen:
+                    return
+                seen.add(key)
+                hits.append(key)
+                line = PROBE_BASE  # a marker: `pending` is what notify() watches
+            else:
+                key = (filename, line, 0)
+                if key in seen:
+                    return
+                seen.add(key)
+            pending.append((filename, line))
+            if len(pending) == 1:
+                notify()
 
         return probe
 
@@ -258,7 +283,8 @@ class LineProbeCore:
     def _fall_back(self) -> None:
         from mpcov.cores.settrace import SettraceCore
 
-        fallback = SettraceCore(self._wanted, self._notify)
+        fallback = SettraceCore(self._wanted, self._notify, self._branch,
+                                self.probes if self._branch else None)
         fallback.skip_ids = self.probes.code_ids
         fallback.adopt = self.probes.adopt
         self._fallback = fallback
@@ -288,15 +314,25 @@ class LineProbeCore:
 
     def pending(self) -> bool:
         """Is there data a drain would return?"""
-        return bool(self._pending) or (self._fallback is not None and self._fallback.pending())
+        return (
+            bool(self._pending)
+            or bool(self._probe_hits)
+            or (self._fallback is not None and self._fallback.pending())
+        )
 
     def drain(self) -> tuple[Lines, Arcs]:
-        """New lines since the last drain."""
-        lines = drain_lines(self._pending)
+        """New lines since the last drain; in branch mode, new arcs too."""
+        if self._branch:
+            lines, arcs = drain_probed(self._pending, [], self._probe_hits, self.probes.tables)
+        else:
+            lines, arcs = drain_lines(self._pending), {}
         if self._fallback is not None:
-            for filename, found in self._fallback.drain()[0].items():
+            more_lines, more_arcs = self._fallback.drain()
+            for filename, found in more_lines.items():
                 lines.setdefault(filename, set()).update(found)
-        return lines, {}
+            for filename, pairs in more_arcs.items():
+                arcs.setdefault(filename, set()).update(pairs)
+        return lines, arcs
 
     def after_fork_in_child(self) -> None:
         """Forget what the parent saw, and put back the probes it removed:
@@ -307,5 +343,6 @@ class LineProbeCore:
         del patched[:]
         self._seen.clear()
         del self._pending[:]
+        del self._probe_hits[:]
         if self._fallback is not None:
             self._fallback.after_fork_in_child()

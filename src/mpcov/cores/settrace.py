@@ -143,9 +143,10 @@ class SettraceCore:
         self._by_id: ById = {}
         self._sweep_at = _SWEEP_MIN
         self._active = False
-        # Line mode, as the fallback of the probes core: code objects not to
-        # trace (they record themselves), and what to call with any other
-        # measured code object before tracing it (ProbeLoader.adopt).
+        # As the fallback of the probes core: code objects not to trace
+        # (they record themselves), and, in line mode, what to call with any
+        # other measured code object before tracing it (ProbeLoader.adopt;
+        # branch mode calls the probe loader's own).
         self.skip_ids: set[int] = set()
         self.adopt: Callable[[CodeType], None] | None = None
         if not branch:
@@ -390,7 +391,7 @@ class SettraceCore:
 
     def _decide_probed(self, frame: FrameType) -> TraceFn | None:
         code = frame.f_code
-        if not self._wanted(code.co_filename):
+        if not self._wanted(code.co_filename) or id(code) in self.skip_ids:
             self._cache(code, None)
             return None
         if id(code) in self.probes.code_ids:
