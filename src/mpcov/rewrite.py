@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 CACHE_FORMAT = 3
 
 #: The modules whose code decides what a probed file holds.
-_REWRITERS = ("probes.py", "arcs.py", "analysis.py", "lineprobes.py")
+_REWRITERS = ("probes.py", "arcs.py", "analysis.py", "lineprobes.py", "cores/lineprobe.py")
 _stamp: tuple[Any, ...] | None = None
 
 
@@ -316,18 +316,12 @@ class ProbeLoader:
         else:
             _external.SourceFileLoader.get_code = self._own_get_code
         self._real_get_code = None
-        wait, self._pytest_wait = self._pytest_wait, None
-        if wait is not None:
-            wait()
-        undo, self._pytest_undo = self._pytest_undo, None
-        if undo is not None:
-            undo()
-        wait, self._runpy_wait = self._runpy_wait, None
-        if wait is not None:
-            wait()
-        undo, self._runpy_undo = self._runpy_undo, None
-        if undo is not None:
-            undo()
+        # Stop waiting for pytest and runpy, or undo their patches.
+        calls = (self._pytest_wait, self._pytest_undo, self._runpy_wait, self._runpy_undo)
+        self._pytest_wait = self._pytest_undo = self._runpy_wait = self._runpy_undo = None
+        for call in calls:
+            if call is not None:
+                call()
 
     def wants(self, path: str) -> bool:
         """Is `path` a measured Python source file (one to probe)?"""

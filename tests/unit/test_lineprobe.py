@@ -109,17 +109,18 @@ def test_same_statements_as_the_settrace_core(name: str | int, tmp_path: Path) -
     assert probed.core._fallback is None
 
 
+def _run_line_probed(path: Path) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    Probed(path).run(path, namespace)
+    return namespace
+
+
 @pytest.mark.parametrize("seed", range(0, 400, 11))
 def test_probes_change_nothing_the_program_does(seed: int, tmp_path: Path) -> None:
     """Same results, same log, same exceptions, with and without probes."""
-    path = tmp_path / "prog.py"
-    source = make_program(seed)
-    path.write_text(source)
-    plain: dict[str, Any] = {"__name__": "__main__"}
-    exec(compile(source, str(path), "exec"), plain)
-    probed: dict[str, Any] = {"__name__": "__main__"}
-    Probed(path).run(path, probed)
-    assert plain["log"] == probed["log"]
+    from test_monitoring_branch import same_log_probed
+
+    same_log_probed(seed, tmp_path, _run_line_probed)
 
 
 TRY = """\

@@ -191,18 +191,27 @@ def test_unprobed_code_gives_coveragepys_branches(program: Path, tmp_path: Path,
     check_same_as_coverage(program, lines, arcs, report)
 
 
-@pytest.mark.parametrize("seed", range(0, 400, 7))
-def test_probes_change_nothing_the_program_does(seed: int, tmp_path: Path) -> None:
-    """Same results, same log, same exceptions, with and without probes."""
+def same_log_probed(seed: int, tmp_path: Path, run_probed: Callable[[Path], Any]) -> None:
+    """A `progen` program logs the same results and exceptions run plainly and
+    by `run_probed(path)` (which returns the program's namespace)."""
     path = tmp_path / "prog.py"
     source = make_program(seed)
     path.write_text(source)
     plain: dict[str, Any] = {"__name__": "__main__"}
     exec(compile(source, str(path), "exec"), plain)
-    probed: dict[str, Any] = {"__name__": "__main__"}
-    code, _by_line, _by_probe = probe_source(source, str(path))
-    exec(code, probed)
-    assert plain["log"] == probed["log"]
+    assert plain["log"] == run_probed(path)["log"]
+
+
+def _run_branch_probed(path: Path) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(probe_source(path.read_text(), str(path))[0], namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("seed", range(0, 400, 7))
+def test_probes_change_nothing_the_program_does(seed: int, tmp_path: Path) -> None:
+    """Same results, same log, same exceptions, with and without probes."""
+    same_log_probed(seed, tmp_path, _run_branch_probed)
 
 
 def test_tracebacks_keep_their_lines(tmp_path: Path) -> None:
