@@ -42,7 +42,8 @@ COMMON = ("mpcov.select", "mpcov.fragment", "mpcov.sigwatch", "mpcov.lifecycle",
 CORES = {
     "monitoring": ("mpcov.cores.monitoring",),
     "settrace": ("mpcov.cores.settrace",),
-    "probes": ("mpcov.cores.lineprobe", "mpcov.rewrite"),
+    # settrace: the fallback a `python script.py` child starts at once.
+    "probes": ("mpcov.cores.lineprobe", "mpcov.rewrite", "mpcov.cores.settrace"),
 }
 BRANCH = ("mpcov.rewrite",)
 

@@ -121,12 +121,14 @@ def _child_with(tmp_path: Path, edit: object = None, branch: bool = False) -> di
 @pytest.mark.parametrize("branch", [False, True], ids=["line", "branch"])
 def test_a_child_imports_its_modules_from_the_manifest(tmp_path: Path, branch: bool) -> None:
     import mpcov.lifecycle
-    from mpcov.preload import BRANCH, COMMON
+    from mpcov.cores import choose_core
+    from mpcov.preload import BRANCH, COMMON, CORES
 
     result = _child_with(tmp_path, branch=branch)
     loaded = result["loaded"]
     assert isinstance(loaded, dict)
-    expected = set(COMMON) | (set(BRANCH) if branch else set())
+    core_module = CORES[choose_core(None, branch)[0]][0]  # (the others may not be needed)
+    expected = set(COMMON) | {core_module} | (set(BRANCH) if branch else set())
     assert expected <= set(loaded)
     assert {loaded[name] for name in expected} == {"preloaded"}
     # Ordinary source modules for everyone else, and the finder is gone.
