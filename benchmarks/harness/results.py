@@ -154,9 +154,17 @@ def budgets(rows: Sequence[Row], means: Mapping[str, float], version: tuple[int,
     closest, text = _versus(rows, means, "mpcov-branch", "slipcover-branch", per_item=True)
     judge("branch: mpcov run below SlipCover on every cpu item and the suite (3.12/3.13)",
           closest, closest < 1, text, version >= (3, 12))
+    closest, text = _versus(rows, means, "mpcov", "coverage", per_item=False)
+    judge("line: mpcov run <= coverage.py's C tracer, cpu geomean and suite (3.11)",
+          closest, closest <= 1, text, version < (3, 12))
     closest, text = _versus(rows, means, "mpcov-branch", "coverage-branch", per_item=False)
     judge("branch: mpcov run <= coverage.py's C tracer, cpu geomean and suite (3.11)",
           closest, closest <= 1, text, version < (3, 12))
+    for tool, mode in (("mpcov", "line"), ("mpcov-branch", "branch")):
+        value = means.get(tool, math.nan)
+        judge(f"cpu geomean, mpcov run, {mode} <= {limits['cpu_geomean_311']:.2f}x "
+              "(3.11 stretch: bytecode probes)", value, value <= limits["cpu_geomean_311"],
+              f"{_num(value, digits=3)}x", version < (3, 12))
     base = _find(rows, "startup", "baseline")
     for tool, key, word in (("mpcov-inactive", "startup_inactive_ms", "<"),
                             ("mpcov-active", "startup_active_ms", "<=")):
