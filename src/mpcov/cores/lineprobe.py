@@ -168,7 +168,10 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     if event == "exec":
         core = _current
         if core is not None:
-            core.on_exec(args[0])
+            try:
+                core.on_exec(args[0])
+            except Exception:
+                pass  # an error here would be the audited exec's: never the program's problem
 
 
 class LineProbeCore:
@@ -211,7 +214,12 @@ class LineProbeCore:
         notify = self._notify
 
         def probe() -> None:
-            frame = getframe(1)
+            try:
+                record(getframe(1))
+            except Exception:
+                pass  # never the program's problem (a probe that stays only costs time)
+
+        def record(frame: Any) -> None:
             code = frame.f_code
             at = _remove(code, frame.f_lasti, probe)
             if at >= 0:
