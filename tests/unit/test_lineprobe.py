@@ -274,3 +274,27 @@ def test_probe_lines_compiles_what_compile_accepts() -> None:
         probe_lines("def broken(:\n", "bad.py")
     code = probe_lines("x = 1\n", "good.py")
     assert any(type(c) is bytes for c in code.co_consts)  # the placeholder, until loaded
+
+
+def test_a_failing_probe_or_audit_hook_never_reaches_the_program(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mpcov.cores.lineprobe as lineprobe
+
+    path = tmp_path / "calm.py"
+    path.write_text("def f():\n    return 7\nx = f()\n")
+    probed = Probed(path)
+
+    def broken(*args: object) -> int:
+        raise RuntimeError("mpcov bug")
+
+    monkeypatch.setattr(lineprobe, "_remove", broken)
+    monkeypatch.setattr(probed.core, "on_exec", broken)
+    namespace: dict[str, Any] = {}
+    probed.core.start()
+    try:
+        exec(probed.code(path), namespace)
+        exec(compile("y = 1", str(path), "exec"), namespace)  # the audit hook runs
+    finally:
+        probed.core.stop()
+    assert (namespace["x"], namespace["y"]) == (7, 1)
