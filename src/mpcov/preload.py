@@ -42,8 +42,9 @@ COMMON = ("mpcov.select", "mpcov.fragment", "mpcov.sigwatch", "mpcov.lifecycle",
 CORES = {
     "monitoring": ("mpcov.cores.monitoring",),
     "settrace": ("mpcov.cores.settrace",),
-    # settrace: the fallback a `python script.py` child starts at once.
-    "probes": ("mpcov.cores.lineprobe", "mpcov.rewrite", "mpcov.cores.settrace"),
+    # (Not settrace, the fallback a `python script.py` child starts: every
+    # child would pay for unmarshalling it.)
+    "probes": ("mpcov.cores.lineprobe", "mpcov.rewrite"),
 }
 BRANCH = ("mpcov.rewrite",)
 

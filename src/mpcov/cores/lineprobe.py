@@ -14,8 +14,9 @@ the probe: one instruction more than without mpcov.
 Writing the bytecode: in 3.11 the instructions a code object runs are stored
 in the object itself, from ``type(code).__basicsize__`` on (the
 ``co_code_adaptive`` array, which the interpreter specializes in place).
-:func:`unusable` checks that layout on a fresh code object, and the opcode
-numbers by the bytecode magic number, before the core is chosen. A probe is
+:func:`unusable` checks the opcode numbers (by the bytecode magic number)
+and the probe's shape before the core is chosen; the first probe to run
+checks that layout on a fresh code object (loading ``_ctypes``). A probe is
 only rewritten after its instructions were checked in ``co_code`` (the
 unspecialized copy), including that the constant called is this core's
 probe. ``PUSH_NULL`` and ``JUMP_FORWARD`` have no inline caches, so the
@@ -79,15 +80,25 @@ _PRECALL = 166
 _CALL = 171
 _CALL_CACHES = 4  # inline cache entries after CALL (PRECALL has 1)
 
-_byte: Any = None  # a ctypes unsigned char type, once unusable() checked the layout
+_byte: Any = None  # a ctypes unsigned char type, once _writer() checked the layout
 _OFFSET = 0  # where a code object's executable bytecode starts in it
+_checked: str | None = None  # unusable()'s answer, once known
 
 
 def unusable() -> str | None:
-    """Why this interpreter cannot run the probes core, or None if it can."""
-    global _byte, _OFFSET
-    if _byte is not None:
-        return None
+    """Why this interpreter cannot run the probes core, or None if it can.
+
+    Cheap: ``_ctypes`` is only looked for here; it is loaded (a shared
+    library) when the first probe runs, which a process that runs no
+    measured code never pays for."""
+    global _checked
+    if _checked is not None:
+        return _checked or None
+    _checked = _unusable() or ""
+    return _checked or None
+
+
+def _unusable() -> str | None:
     if sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11):
         return "line probes are for CPython 3.11"
     external: Any = sys.modules["_frozen_importlib_external"]
@@ -99,24 +110,32 @@ def unusable() -> str | None:
                       *([0] * (2 * _CALL_CACHES)), _RETURN_VALUE, 0])
     if sample.co_code != expected:
         return "unexpected bytecode"
-    try:
-        import _ctypes
-    except ImportError as exc:
-        return f"no _ctypes ({exc})"
-
-    class _Byte(_ctypes._SimpleCData):  # type: ignore[type-arg]  # ctypes.c_ubyte, unimported
-        _type_ = "B"
-
-    offset = type(sample).__basicsize__
-    raw = sample.co_code
-    try:
-        found = bytes((_Byte * len(raw)).from_address(id(sample) + offset))
-    except Exception as exc:
-        return f"code objects cannot be read ({exc!r})"
-    if found != raw:
-        return "unexpected code object layout"
-    _byte, _OFFSET = _Byte, offset
+    if "_ctypes" not in sys.modules and external.PathFinder.find_spec("_ctypes") is None:
+        return "no _ctypes module"
     return None
+
+
+def _writer() -> Any:
+    """The byte type that writes bytecode, after checking where a code object
+    keeps it; None if that cannot be done (the probes then stay: slower, as
+    correct)."""
+    global _byte, _OFFSET
+    if _byte is None:
+        _byte = False
+        try:
+            import _ctypes
+
+            class _Byte(_ctypes._SimpleCData):  # type: ignore[type-arg]  # ctypes.c_ubyte
+                _type_ = "B"
+
+            sample = compile("f()", "<mpcov>", "eval")
+            offset = type(sample).__basicsize__
+            raw = sample.co_code
+            if bytes((_Byte * len(raw)).from_address(id(sample) + offset)) == raw:
+                _byte, _OFFSET = _Byte, offset
+        except Exception:
+            pass
+    return _byte or None
 
 
 def _remove(code: CodeType, lasti: int, probe: object) -> int:
@@ -147,9 +166,12 @@ def _remove(code: CodeType, lasti: int, probe: object) -> int:
     consts = code.co_consts
     if at < 0 or raw[at] != _PUSH_NULL or index >= len(consts) or consts[index] is not probe:
         return -1
+    byte = _byte or _writer()
+    if byte is None:
+        return -1
     where = id(code) + _OFFSET + at
-    _byte.from_address(where + 1).value = (end - at) // 2  # the jump's length, in units
-    _byte.from_address(where).value = _JUMP_FORWARD
+    byte.from_address(where + 1).value = (end - at) // 2  # the jump's length, in units
+    byte.from_address(where).value = _JUMP_FORWARD
     return at
 
 
