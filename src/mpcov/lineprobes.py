@@ -60,6 +60,11 @@ def _probe(line: int) -> ast.stmt:
     return ast.Expr(call, **where)
 
 
+def _probes(lines: list[int]) -> list[ast.stmt]:
+    """One probe for each of `lines`, in order, without repeats."""
+    return [_probe(line) for line in dict.fromkeys(lines)]
+
+
 def _is_docstring(stmt: ast.stmt) -> bool:
     return (
         isinstance(stmt, ast.Expr)
@@ -87,13 +92,15 @@ def _probed_suite(owner: ast.AST, field: str, suite: list[ast.stmt]) -> list[ast
             out.append(stmt)  # they must come first
             first.append(stmt.lineno)
             start += 1
-    out.extend(_probe(line) for line in first)
+    out.extend(_probes(first))
     for stmt in suite[start:]:
-        if not isinstance(stmt, (ast.Global, ast.Nonlocal)):
+        # Nothing to record for statements that run no code, and the probes
+        # of `except` and `case` clauses (put first in their bodies) are probes.
+        if not isinstance(stmt, (ast.Global, ast.Nonlocal)) and not _is_probe(stmt):
             lines = [stmt.lineno]
             if isinstance(stmt, _DEFINITIONS):
                 lines = [d.lineno for d in stmt.decorator_list] + lines
-            out.extend(_probe(line) for line in dict.fromkeys(lines))
+            out.extend(_probes(lines))
         out.append(stmt)
     return out
 
@@ -104,24 +111,23 @@ def _probe_clauses(node: ast.Try | ast.TryStar | ast.Match) -> None:
         tested: list[int] = []
         for case in node.cases:
             tested.append(case.pattern.lineno)
-            case.body[:0] = [_probe(line) for line in dict.fromkeys(tested)]
+            case.body[:0] = _probes(tested)
         if not _is_irrefutable(node.cases[-1]):
             pattern = node.cases[-1].pattern
             wildcard = ast.MatchAs(pattern=None, name=None,
                                    **_where(pattern.end_lineno or pattern.lineno))
-            body = [_probe(one) for one in dict.fromkeys(tested)]
-            node.cases.append(ast.match_case(pattern=wildcard, guard=None, body=body))
+            node.cases.append(ast.match_case(pattern=wildcard, guard=None, body=_probes(tested)))
         return
     if not node.handlers:
         return
     tested = []
     for handler in node.handlers:
         tested.append(handler.lineno)
-        handler.body[:0] = [_probe(line) for line in dict.fromkeys(tested)]
+        handler.body[:0] = _probes(tested)
     if isinstance(node, ast.TryStar) or node.handlers[-1].type is None:
         return  # a bare `except:` matches everything; `except*` groups are left as they are
     where = _where(node.handlers[-1].lineno)
-    again: list[ast.stmt] = [_probe(one) for one in dict.fromkeys(tested)]
+    again = _probes(tested)
     again.append(ast.Raise(exc=None, cause=None, **where))
     catch_all = ast.ExceptHandler(
         type=ast.Name(id="BaseException", ctx=ast.Load(), **where), name=None, body=again, **where
@@ -140,17 +146,18 @@ def add_probes(tree: ast.Module) -> None:
             suite = getattr(node, field, None)
             if isinstance(suite, list) and suite and isinstance(suite[0], ast.stmt):
                 setattr(node, field, _probed_suite(node, field, suite))
-    if not any(isinstance(stmt, ast.Expr) and _is_placeholder(stmt.value) for stmt in tree.body):
+    if not any(_is_probe(stmt) for stmt in tree.body):
         # A module that runs no statement (an empty __init__.py): a tracer
         # sees its code run on line 0, which puts the file in the data.
         tree.body.append(_probe(0))
 
 
-def _is_placeholder(node: ast.expr) -> bool:
+def _is_probe(stmt: ast.stmt) -> bool:
     return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Constant)
-        and node.func.value == PLACEHOLDER
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and isinstance(stmt.value.func, ast.Constant)
+        and stmt.value.func.value == PLACEHOLDER
     )
 
 

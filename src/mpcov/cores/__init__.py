@@ -57,7 +57,7 @@ def choose_core(requested: str | None, branch: bool = False) -> tuple[str, str]:
     why = unusable()
     if why is not None:
         return "settrace", f"{fallback}, and line probes cannot run: {why}"
-    if fallback == "requested probes":
+    if requested == "probes":
         return "probes", "requested"
     return "probes", f"{fallback}: self-removing line probes"
 
