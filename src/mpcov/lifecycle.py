@@ -457,14 +457,16 @@ def _spawn_wrapper(real: Any, fixer: _EnvFixer) -> Any:
 class _ImportWatch:
     """A ``sys.meta_path`` finder that finds nothing of its own: for a module
     it watches, it lets the path finder find it and runs the callbacks right
-    after the module's code has run. It leaves ``sys.meta_path`` once it
-    watches nothing."""
+    after the module's code has run. A module the interpreter has frozen in
+    (``runpy``, ``os``...) is left to its frozen importer, which comes first:
+    watching it would load it from source instead, so it is never seen. It
+    leaves ``sys.meta_path`` once it watches nothing."""
 
     def __init__(self) -> None:
         self.waiting: dict[str, list[Callable[[Any], None]]] = {}
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname not in self.waiting:
+        if fullname not in self.waiting or _imp.find_frozen(fullname) is not None:
             return None
         spec = _external.PathFinder.find_spec(fullname, path, target)
         loader = getattr(spec, "loader", None)
@@ -498,12 +500,14 @@ class _ImportWatch:
 
 
 _external: Any = sys.modules["_frozen_importlib_external"]
+_imp: Any = sys.modules["_imp"]  # (the import system's own, always loaded)
 _watch = _ImportWatch()
 
 
 def after_import(name: str, then: Callable[[Any], None]) -> Callable[[], None]:
     """Call `then(module)` once module `name` (not imported yet) has been
-    imported from the path; returns the function that cancels it."""
+    imported from the path (never for a frozen module); returns the function
+    that cancels it."""
     _watch.waiting.setdefault(name, []).append(then)
     if _watch not in sys.meta_path:
         sys.meta_path.insert(0, _watch)

@@ -260,17 +260,22 @@ class ProbeLoader:
             self._pytest_wait = after_import(_PYTEST_REWRITE, self._patch_pytest)
         if self.kind != "branch":
             # runpy.run_path compiles the file itself (a spawn worker's main
-            # module): line probes have no other way to see that code.
-            runpy = sys.modules.get("runpy")
-            if runpy is not None:
-                self._patch_runpy(runpy)
+            # module): line probes have no other way to see that code. runpy
+            # is frozen, so the import watch cannot see it: multiprocessing's
+            # spawn module, which imports it, is watched instead (another
+            # user of run_path is measured through the core's fallback).
+            if "runpy" in sys.modules:
+                self._patch_runpy()
             else:
                 from mpcov.lifecycle import after_import
 
-                self._runpy_wait = after_import("runpy", self._patch_runpy)
+                self._runpy_wait = after_import(
+                    "multiprocessing.spawn", lambda _spawn: self._patch_runpy()
+                )
 
-    def _patch_runpy(self, module: Any) -> None:
+    def _patch_runpy(self) -> None:
         self._runpy_wait = None
+        module: Any = sys.modules.get("runpy")
         real = getattr(module, "_get_code_from_file", None)
         if (
             self._real_get_code is None

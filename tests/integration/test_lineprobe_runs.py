@@ -143,3 +143,31 @@ def test_a_script_child_falls_back_and_measures_as_coverage_py(tmp_path: Path) -
     ours = json_report(tmp_path)
     theirs = coverage_files(tmp_path, "parent.py")
     same_lines(ours, theirs, ("parent.py", "child.py", "work.py"))
+
+
+SPAWNING = INTROSPECT + """\
+import multiprocessing
+import runpy
+
+
+def work(n):
+    return n * 2, fell_back(), probed(work)
+
+
+if __name__ == "__main__":
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        print("worker:", pool.apply(work, (3,)))
+    print("runpy:", runpy.__spec__.origin)
+"""
+
+
+def test_a_spawn_worker_runs_its_main_module_probed(tmp_path: Path) -> None:
+    """The worker re-runs the main module through runpy.run_path: probed there
+    too (no fallback), and runpy is still the interpreter's frozen one."""
+    write(tmp_path, {"spawner.py": SPAWNING})
+    ran = mpcov_run(tmp_path, "spawner.py")
+    assert ran.returncode == 0, ran.stderr
+    assert "worker: (6, False, True)" in ran.stdout
+    assert "runpy: frozen" in ran.stdout
+    line = SPAWNING.splitlines().index("    return n * 2, fell_back(), probed(work)") + 1
+    assert line in json_report(tmp_path)["spawner.py"]["executed_lines"]

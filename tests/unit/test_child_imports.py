@@ -228,3 +228,25 @@ def test_the_future_import_becomes_a_flag_with_lines_unchanged() -> None:
     assert "annotations" not in namespace
     assert f.__code__.co_firstlineno == 4  # type: ignore[attr-defined]
     assert "__future__" not in code.co_names
+
+
+def test_the_import_watch_leaves_frozen_modules_frozen() -> None:
+    """Watching a module the interpreter has frozen in would load it from
+    source: the watch lets the frozen importer have it (and never fires)."""
+    import subprocess
+    import sys
+
+    program = (
+        "import _imp, sys\n"
+        "from mpcov.lifecycle import after_import\n"
+        "fired = []\n"
+        "assert 'runpy' not in sys.modules and _imp.find_frozen('runpy') is not None\n"
+        "after_import('runpy', fired.append)\n"
+        "after_import('json', fired.append)\n"
+        "import runpy, json\n"
+        "print(runpy.__spec__.origin, [m.__name__ for m in fired])\n"
+    )
+    out = subprocess.run([sys.executable, "-I", "-c", program], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["frozen", "['json']"]
